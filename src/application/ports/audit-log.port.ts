@@ -1,0 +1,16 @@
+export type AuditAction = 'register' | 'login';
+export type AuditOutcome = 'success' | 'failure' | 'throttled' | 'rejected';
+
+export interface AuditEntry {
+  readonly action: AuditAction;
+  readonly outcome: AuditOutcome;
+  readonly clientAddress: string;
+  readonly userId?: string;
+  /** The address as presented; the log masks it. */
+  readonly email?: string;
+}
+
+/** One line per security-relevant event, for whoever reviews access. */
+export interface AuditLog {
+  record(entry: AuditEntry): void;
+}

@@ -1,0 +1,16 @@
+import type { Outbox } from '../../domain/identity/ports/outbox.port.js';
+import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
+
+/** The repositories of one transaction: everything written through them commits together or not at all. */
+export interface TransactionScope {
+  readonly users: UserRepository;
+  readonly outbox: Outbox;
+}
+
+export interface UnitOfWork {
+  /**
+   * Runs `work` in one database transaction; commits when it resolves, rolls back when it
+   * throws. A signal aborted before the commit (the caller's deadline) rolls back too.
+   */
+  run<T>(work: (scope: TransactionScope) => Promise<T>, signal?: AbortSignal): Promise<T>;
+}

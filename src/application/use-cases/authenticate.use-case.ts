@@ -1,0 +1,90 @@
+import { InvalidCredentialsError, TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
+import type { PasswordHasher } from '../../domain/identity/ports/password-hasher.port.js';
+import type { IssuedToken, TokenProvider } from '../../domain/identity/ports/token-provider.port.js';
+import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
+import type { User } from '../../domain/identity/user.entity.js';
+import { emailKey } from '../../domain/identity/value-objects/email.value-object.js';
+import { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
+import { err, ok, type Result } from '../../domain/shared/result.js';
+import { isValidUnicode, utf8Length } from '../../domain/shared/text.js';
+import { requireValid } from '../field-validation.js';
+import type { AuditLog } from '../ports/audit-log.port.js';
+import type { Clock } from '../ports/clock.port.js';
+import type { AttemptKeys, LoginThrottle } from '../ports/login-throttle.port.js';
+import type { UnitOfWork } from '../ports/unit-of-work.port.js';
+
+const MAX_EMAIL_BYTES = 254;
+
+export interface AuthenticateCommand {
+  readonly email: string;
+  readonly password: string;
+  readonly clientAddress: string;
+  /** Aborted when the caller's deadline passes. */
+  readonly signal?: AbortSignal;
+}
+
+export interface AuthenticateDeps {
+  readonly uow: UnitOfWork;
+  readonly users: UserRepository;
+  readonly hasher: PasswordHasher;
+  readonly tokens: TokenProvider;
+  readonly throttle: LoginThrottle;
+  readonly clock: Clock;
+  readonly audit: AuditLog;
+}
+
+export interface Authenticated {
+  readonly user: User;
+  readonly token: IssuedToken;
+}
+
+/**
+ * Checks an email and password and issues an access token. Unknown email, wrong password
+ * and disabled user take the same path (one bcrypt comparison) and end in the same error.
+ */
+export class Authenticate {
+  constructor(private readonly deps: AuthenticateDeps) {}
+
+  async execute(command: AuthenticateCommand): Promise<Authenticated> {
+    const { users, hasher, throttle, audit } = this.deps;
+    const input = requireValid({ email: parseLoginEmail(command.email), password: PlainPassword.parse(command.password) });
+    const keys: AttemptKeys = { emailKey: input.email, clientAddress: command.clientAddress };
+    const entry = { action: 'login', clientAddress: command.clientAddress, email: input.email } as const;
+    try {
+      await throttle.assertAllowed(keys);
+    } catch (error) {
+      if (error instanceof TooManyAttemptsError) audit.record({ ...entry, outcome: 'throttled' });
+      throw error;
+    }
+    const user = await users.findByEmail(input.email);
+    const matches = await hasher.verify(input.password, user?.passwordHash, command.signal);
+    if (!matches || user === undefined || !user.isActive) {
+      await throttle.recordFailure(keys);
+      audit.record({ ...entry, outcome: 'failure', ...(user && { userId: user.id.value }) });
+      throw new InvalidCredentialsError();
+    }
+    await throttle.recordSuccess(keys);
+    const current = await this.upgradeHash(user, input.password, command.signal);
+    const token = await this.deps.tokens.issue(current.id);
+    audit.record({ ...entry, outcome: 'success', userId: current.id.value });
+    return { user: current, token };
+  }
+
+  /** A hash made at a lower cost than configured is replaced while the password is at hand. */
+  private async upgradeHash(user: User, password: PlainPassword, signal?: AbortSignal): Promise<User> {
+    const { hasher, uow, clock } = this.deps;
+    if (!hasher.needsRehash(user.passwordHash)) return user;
+    const updated = user.withPasswordHash(await hasher.hash(password, signal), clock.now());
+    await uow.run((scope) => scope.users.update(updated), signal);
+    return updated;
+  }
+}
+
+/** Authenticate only checks that the email is present and within its byte limit. */
+function parseLoginEmail(raw: string): Result<string, string> {
+  if (!isValidUnicode(raw)) return err('must be valid UTF-8');
+  const key = emailKey(raw);
+  if (key.length === 0) return err('is required');
+  if (utf8Length(key) > MAX_EMAIL_BYTES) return err(`must be at most ${MAX_EMAIL_BYTES} bytes`);
+  return ok(key);
+}

@@ -1,0 +1,6 @@
+import type { DomainEvent } from '../events/user-registered.event.js';
+
+/** Records events for later publication, inside the caller's transaction. */
+export interface Outbox {
+  add(event: DomainEvent): Promise<void>;
+}

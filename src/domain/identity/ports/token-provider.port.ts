@@ -1,0 +1,21 @@
+import type { UserId } from '../value-objects/user-id.value-object.js';
+
+export interface IssuedToken {
+  readonly token: string;
+  readonly tokenId: string;
+  readonly issuedAt: Date;
+  readonly expiresAt: Date;
+}
+
+export interface VerifiedToken {
+  readonly userId: string;
+  readonly tokenId: string;
+  readonly issuedAt: Date;
+  readonly expiresAt: Date;
+}
+
+export interface TokenProvider {
+  issue(userId: UserId): Promise<IssuedToken>;
+  /** Throws InvalidTokenError with the reason when the token is bad in any way. */
+  verify(token: string): Promise<VerifiedToken>;
+}

@@ -1,0 +1,92 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const flag = (fallback: boolean) => z.stringbool().default(fallback);
+const port = (fallback: number) => int(0, 65_535, fallback);
+const base64Key = z
+  .string()
+  .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded');
+
+/**
+ * Every environment variable the service reads, with its default. Names are fixed by the
+ * contract; the ones it does not name are this service's own and documented in the README.
+ */
+export const configSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PORT: port(50_051),
+    ADMIN_PORT: port(9_464),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    DATA_DIR: z.string().min(1).default('./data'),
+    DB_POOL_MAX: int(1, 200, 10),
+    MIGRATE_ON_START: z.stringbool().optional(),
+
+    NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+    NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY'),
+    NATS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('identity'),
+    NATS_DUPLICATE_WINDOW_SECONDS: int(900, 7 * 86_400, 1_200),
+    EVENT_SOURCE: z.string().min(1).default('identity-service'),
+
+    OUTBOX_RELAY: flag(true),
+    OUTBOX_POLL_MS: int(10, 60_000, 500),
+    OUTBOX_BATCH_SIZE: int(1, 1_000, 100),
+    OUTBOX_MAX_IN_FLIGHT: int(1, 1_024, 64),
+    OUTBOX_MAX_ATTEMPTS: int(1, 1_000, 20),
+    OUTBOX_BACKOFF_BASE_MS: int(1, 3_600_000, 1_000),
+    OUTBOX_BACKOFF_MAX_MS: int(1, 86_400_000, 300_000),
+    OUTBOX_LEASE_SECONDS: int(5, 600, 60),
+    OUTBOX_RETENTION_HOURS: int(1, 24 * 365, 72),
+
+    TOKEN_ISSUER: z.string().min(1).default('identity-service'),
+    TOKEN_AUDIENCE: z.string().min(1).default('internal-services'),
+    TOKEN_TTL_SECONDS: int(60, 86_400, 3_600),
+    TOKEN_CLOCK_SKEW_SECONDS: int(0, 300, 30),
+    TOKEN_ALGORITHMS: z
+      .string()
+      .transform((value) => value.split(',').map((alg) => alg.trim()))
+      .pipe(z.array(z.enum(['ES256', 'EdDSA'])).min(1))
+      .default(['ES256']),
+    TOKEN_CACHE_SIZE: int(0, 1_000_000, 10_000),
+    KEY_ENCRYPTION_KEY: base64Key.optional(),
+    KEY_PUBLISH_LEAD_SECONDS: int(0, 30 * 86_400, 1_800),
+    KEY_ROTATION_DAYS: int(0, 3_650, 0),
+    KEY_REFRESH_SECONDS: int(1, 3_600, 30),
+
+    BCRYPT_COST: int(10, 15, 12),
+    HASH_WORKERS: int(1, 64, Math.max(1, availableParallelism() - 1)),
+    HASH_QUEUE_MAX: int(0, 10_000, 16),
+    PASSWORD_MIN_LENGTH: int(8, 64, 8),
+
+    LOGIN_THROTTLE: flag(true),
+    LOGIN_FREE_ATTEMPTS: int(1, 1_000, 5),
+    LOGIN_CLIENT_FREE_ATTEMPTS: int(1, 100_000, 50),
+    LOGIN_WINDOW_SECONDS: int(1, 86_400, 900),
+    LOGIN_MAX_DELAY_SECONDS: int(1, 86_400, 900),
+    TRUST_PROXY: flag(false),
+
+    MAX_MESSAGE_BYTES: int(1_024, 64 * 1_048_576, 1_048_576),
+    MAX_CONCURRENT_STREAMS: int(1, 10_000, 100),
+    MAX_HEADER_BYTES: int(1_024, 1_048_576, 16_384),
+    IDLE_TIMEOUT_SECONDS: int(1, 86_400, 300),
+    REQUEST_TIMEOUT_SECONDS: int(1, 3_600, 30),
+    SHUTDOWN_GRACE_SECONDS: int(0, 600, 20),
+    READY_MAX_OUTBOX_LAG_SECONDS: z.coerce.number().int().min(1).optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && env.KEY_ENCRYPTION_KEY === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required when NODE_ENV=production' });
+    }
+    if (env.OUTBOX_LEASE_SECONDS >= env.NATS_DUPLICATE_WINDOW_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OUTBOX_LEASE_SECONDS'],
+        message: 'must be shorter than NATS_DUPLICATE_WINDOW_SECONDS, or a retried publish could escape deduplication',
+      });
+    }
+  });
+
+export type Env = z.infer<typeof configSchema>;

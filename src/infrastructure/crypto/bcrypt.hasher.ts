@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcrypt';
+import { Piscina } from 'piscina';
+import { OverloadedError } from '../../application/application.errors.js';
+import type { PasswordHasher } from '../../domain/identity/ports/password-hasher.port.js';
+import { PasswordHash } from '../../domain/identity/value-objects/password-hash.value-object.js';
+import type { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export interface BcryptHasherOptions {
+  readonly cost: number;
+  /** Worker threads hashing in parallel. */
+  readonly workers: number;
+  /** Jobs allowed to wait for a worker; past that, callers get OverloadedError at once. */
+  readonly queueMax: number;
+  readonly metrics?: Pick<Metrics, 'hashQueueDepth' | 'hashSeconds' | 'hashRejected'>;
+}
+
+type Task = { name: 'hash'; password: string; cost: number } | { name: 'compare'; password: string; hash: string };
+
+/**
+ * bcrypt on its own bounded pool of worker threads, so hashing never shares libuv's thread
+ * pool with token verification, and a full queue sheds load instead of adding latency.
+ */
+export class BcryptHasher implements PasswordHasher {
+  private readonly pool: Piscina;
+  private inFlight = 0;
+
+  private constructor(
+    private readonly options: BcryptHasherOptions,
+    private readonly dummyHash: string,
+    pool: Piscina,
+  ) {
+    this.pool = pool;
+  }
+
+  /** Starts the workers and makes the dummy hash that unknown emails are compared against. */
+  static async start(options: BcryptHasherOptions): Promise<BcryptHasher> {
+    const pool = new Piscina({
+      filename: new URL('./bcrypt.worker.js', import.meta.url).href,
+      minThreads: options.workers,
+      maxThreads: options.workers,
+      idleTimeout: Number.POSITIVE_INFINITY,
+    });
+    const dummy = (await pool.run({ password: randomBytes(18).toString('base64'), cost: options.cost }, { name: 'hash' })) as string;
+    return new BcryptHasher(options, dummy, pool);
+  }
+
+  async hash(password: PlainPassword, signal?: AbortSignal): Promise<PasswordHash> {
+    const hash = await this.run({ name: 'hash', password: password.reveal(), cost: this.options.cost }, signal);
+    return PasswordHash.fromTrusted(hash as string);
+  }
+
+  async verify(password: PlainPassword, hash: PasswordHash | undefined, signal?: AbortSignal): Promise<boolean> {
+    const text = password.reveal();
+    const matches = await this.run({ name: 'compare', password: text, hash: hash?.reveal() ?? this.dummyHash }, signal);
+    // bcrypt stops reading at NUL, so "secret\0anything" would match "secret": never accept it.
+    return matches === true && hash !== undefined && !text.includes('\0');
+  }
+
+  needsRehash(hash: PasswordHash): boolean {
+    try {
+      return bcrypt.getRounds(hash.reveal()) < this.options.cost;
+    } catch {
+      return true; // not a bcrypt hash we can read: replace it
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private async run(task: Task, signal?: AbortSignal): Promise<unknown> {
+    const { metrics, workers, queueMax } = this.options;
+    if (this.inFlight - workers >= queueMax) {
+      metrics?.hashRejected.inc();
+      throw new OverloadedError();
+    }
+    signal?.throwIfAborted();
+    const { name, ...data } = task;
+    const stopTimer = metrics?.hashSeconds.startTimer({ operation: name });
+    this.inFlight++;
+    metrics?.hashQueueDepth.set(Math.max(0, this.inFlight - workers));
+    try {
+      return await this.pool.run(data, { name, ...(signal && { signal }) });
+    } catch (error) {
+      // piscina rejects a queued task with its own AbortError; the caller wants the deadline's reason.
+      signal?.throwIfAborted();
+      throw error;
+    } finally {
+      this.inFlight--;
+      metrics?.hashQueueDepth.set(Math.max(0, this.inFlight - workers));
+      stopTimer?.();
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { join, resolve } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import type { Logger } from 'pino';
+import type { Config } from '../config/load-config.js';
+import { lockDataDir } from './data-dir-lock.js';
+
+export interface Database {
+  readonly knex: Knex;
+  readonly embedded: boolean;
+  close(): Promise<void>;
+}
+
+type DatabaseConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DB_POOL_MAX'>;
+
+/** PostgreSQL when DATABASE_URL is set, otherwise PGlite under DATA_DIR (development only). */
+export function openDatabase(config: DatabaseConfig, logger: Logger): Database {
+  if (config.DATABASE_URL !== undefined) {
+    const knex = knexFactory({
+      client: 'pg',
+      connection: { connectionString: config.DATABASE_URL, application_name: 'identity-service' },
+      pool: { min: 0, max: config.DB_POOL_MAX, acquireTimeoutMillis: 10_000 },
+      acquireConnectionTimeout: 10_000,
+    });
+    return { knex, embedded: false, close: () => knex.destroy() };
+  }
+  const dir = resolve(config.DATA_DIR);
+  const unlock = lockDataDir(dir);
+  logger.warn({ dataDir: dir }, 'DATABASE_URL is not set: using the embedded PGlite database, for development only');
+  const knex = knexFactory({ client: ClientPgLite, connection: { filename: join(dir, 'pgdata') } });
+  return {
+    knex,
+    embedded: true,
+    close: async () => {
+      try {
+        await knex.destroy();
+      } finally {
+        unlock();
+      }
+    },
+  };
+}
+
+interface TarnPool {
+  numUsed(): number;
+  numPendingAcquires(): number;
+}
+
+/** Knex keeps its tarn pool on the client; it exists once the first query ran. */
+export function poolGauges(knex: Knex) {
+  const pool = () => (knex.client as { pool?: TarnPool }).pool;
+  return {
+    inUse: () => pool()?.numUsed() ?? 0,
+    waiting: () => pool()?.numPendingAcquires() ?? 0,
+  };
+}

@@ -1,0 +1,39 @@
+import { ServiceUnavailableError } from '../../application/application.errors.js';
+
+const UNIQUE_VIOLATION = '23505';
+
+/** Socket failures seen while connecting to or talking with the database. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN']);
+
+/**
+ * SQLSTATEs that mean the server cannot serve the statement right now: class 08 is
+ * "connection exception"; 57P01-03 are shutdown and start-up; 53300 is too many connections.
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
+
+const sqlState = (error: unknown): string | undefined =>
+  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+
+export const isUniqueViolation = (error: unknown, constraint?: string): boolean =>
+  sqlState(error) === UNIQUE_VIOLATION &&
+  (constraint === undefined || (error as { constraint?: string }).constraint === constraint);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'KnexTimeoutError') return true; // no pooled connection within the acquire timeout
+  if (/Connection terminated|connection is closed|Client has encountered a connection error/i.test(error.message)) return true;
+  const code = sqlState(error);
+  if (code !== undefined && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  // AggregateError from a dual-stack connect attempt carries the socket errors inside.
+  return error instanceof AggregateError && error.errors.some(isDatabaseUnavailable);
+}
+
+/** Runs a database call and turns "the database is down" into the application's typed error. */
+export async function withDbErrors<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) throw new ServiceUnavailableError('the database', { cause: error });
+    throw error;
+  }
+}

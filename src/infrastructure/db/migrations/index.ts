@@ -1,0 +1,23 @@
+import type { Knex } from 'knex';
+import * as createUsers from './0001-create-users.js';
+import * as createOutbox from './0002-create-outbox.js';
+import * as createSigningKeys from './0003-create-signing-keys.js';
+import * as createLoginAttempts from './0004-create-login-attempts.js';
+
+interface Migration extends Knex.Migration {
+  readonly name: string;
+}
+
+const migrations: readonly Migration[] = [createUsers, createOutbox, createSigningKeys, createLoginAttempts];
+
+/**
+ * Migrations are imported, not discovered on disk, so they run the same from TypeScript
+ * sources, compiled output and a bundled image.
+ */
+export const migrationSource: Knex.MigrationSource<Migration> = {
+  getMigrations: () => Promise.resolve([...migrations]),
+  getMigrationName: (migration) => migration.name,
+  getMigration: (migration) => Promise.resolve(migration),
+};
+
+export const latestMigration = migrations.at(-1)?.name;

@@ -1,0 +1,51 @@
+import { User } from '../../domain/identity/user.entity.js';
+import { UserStatus } from '../../domain/identity/user-status.js';
+import { Email } from '../../domain/identity/value-objects/email.value-object.js';
+import { PasswordHash } from '../../domain/identity/value-objects/password-hash.value-object.js';
+import { PersonName } from '../../domain/identity/value-objects/person-name.value-object.js';
+import { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
+
+/** A row of the users table as pg and PGlite return it. */
+export interface UserRow {
+  id: string;
+  email: string;
+  email_key: string;
+  password_hash: string;
+  first_name: string;
+  last_name: string;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const statuses = new Set<string>(Object.values(UserStatus));
+
+export const userMapper = {
+  toPersistence(user: User): UserRow {
+    return {
+      id: user.id.value,
+      email: user.email.value,
+      email_key: user.email.key,
+      password_hash: user.passwordHash.reveal(),
+      first_name: user.firstName.value,
+      last_name: user.lastName.value,
+      status: user.status,
+      created_at: user.createdAt,
+      updated_at: user.updatedAt,
+    };
+  },
+
+  toDomain(row: UserRow): User {
+    if (!statuses.has(row.status)) throw new Error(`users.status has an unknown value for user ${row.id}`);
+    return User.restore({
+      id: UserId.fromTrusted(row.id),
+      email: Email.fromTrusted(row.email),
+      firstName: PersonName.fromTrusted(row.first_name),
+      lastName: PersonName.fromTrusted(row.last_name),
+      passwordHash: PasswordHash.fromTrusted(row.password_hash),
+      status: row.status as UserStatus,
+      createdAt: new Date(row.created_at),
+      updatedAt: new Date(row.updated_at),
+    });
+  },
+};

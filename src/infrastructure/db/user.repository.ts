@@ -1,0 +1,53 @@
+import type { Knex } from 'knex';
+import { UserAlreadyExistsError } from '../../domain/identity/identity.errors.js';
+import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
+import type { User } from '../../domain/identity/user.entity.js';
+import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
+import { isUniqueViolation, withDbErrors } from './db-errors.js';
+import { userMapper, type UserRow } from './user.mapper.js';
+
+/** Users in PostgreSQL, through a Knex instance or transaction. */
+export class KnexUserRepository implements UserRepository {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  findById(id: UserId): Promise<User | undefined> {
+    return this.findOne({ id: id.value });
+  }
+
+  findByEmail(emailKey: string): Promise<User | undefined> {
+    return this.findOne({ email_key: emailKey });
+  }
+
+  existsByEmail(emailKey: string): Promise<boolean> {
+    return withDbErrors(async () => {
+      const row = await this.db('users').select(this.db.raw('1')).where({ email_key: emailKey }).first();
+      return row !== undefined;
+    });
+  }
+
+  save(user: User): Promise<void> {
+    return withDbErrors(async () => {
+      try {
+        await this.db('users').insert(userMapper.toPersistence(user));
+      } catch (error) {
+        if (isUniqueViolation(error, 'users_email_key_unique')) throw new UserAlreadyExistsError({ cause: error });
+        throw error;
+      }
+    });
+  }
+
+  update(user: User): Promise<void> {
+    return withDbErrors(async () => {
+      const { id, created_at: _createdAt, ...changes } = userMapper.toPersistence(user);
+      const count = await this.db('users').where({ id }).update(changes);
+      if (count !== 1) throw new Error(`user ${id} to update does not exist`);
+    });
+  }
+
+  private findOne(where: Partial<UserRow>): Promise<User | undefined> {
+    return withDbErrors(async () => {
+      const row = (await this.db('users').where(where).first()) as UserRow | undefined;
+      return row === undefined ? undefined : userMapper.toDomain(row);
+    });
+  }
+}

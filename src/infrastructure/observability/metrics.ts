@@ -1,0 +1,136 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric the service exports, registered on one registry. The gRPC series are named
+ * and labelled as go-grpc-prometheus does, so existing dashboards work unchanged.
+ */
+export interface OutboxGaugeSource {
+  stats(): Promise<{ pending: number; oldestPendingAgeSeconds: number }>;
+}
+
+export interface PoolGaugeSource {
+  inUse(): number;
+  waiting(): number;
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  // The outbox gauges read the table when scraped; the source is set once the database is open.
+  let outboxSource: OutboxGaugeSource | undefined;
+  let poolSource: PoolGaugeSource | undefined;
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
+  return {
+    registry,
+    setOutboxSource(source: OutboxGaugeSource): void {
+      outboxSource = source;
+    },
+    setPoolSource(source: PoolGaugeSource): void {
+      poolSource = source;
+    },
+    dbPoolInUse: new Gauge({
+      name: 'db_pool_connections_in_use',
+      help: 'Database connections checked out of the pool.',
+      registers,
+      collect() {
+        if (poolSource !== undefined) this.set(poolSource.inUse());
+      },
+    }),
+    dbPoolWaiting: new Gauge({
+      name: 'db_pool_acquires_waiting',
+      help: 'Queries waiting for a database connection.',
+      registers,
+      collect() {
+        if (poolSource !== undefined) this.set(poolSource.waiting());
+      },
+    }),
+    outboxPending: new Gauge({
+      name: 'outbox_pending',
+      help: 'Outbox events waiting for publication (dead letters excluded).',
+      registers,
+      async collect() {
+        if (outboxSource !== undefined) this.set((await outboxSource.stats()).pending);
+      },
+    }),
+    outboxOldestPendingAge: new Gauge({
+      name: 'outbox_oldest_pending_age_seconds',
+      help: 'Age of the oldest outbox event waiting for publication.',
+      registers,
+      async collect() {
+        if (outboxSource !== undefined) this.set((await outboxSource.stats()).oldestPendingAgeSeconds);
+      },
+    }),
+    grpcStarted: new Counter({
+      name: 'grpc_server_started_total',
+      help: 'Total number of RPCs started on the server.',
+      labelNames: grpcLabels,
+      registers,
+    }),
+    grpcHandled: new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+      labelNames: [...grpcLabels, 'grpc_code'],
+      registers,
+    }),
+    grpcHandlingSeconds: new Histogram({
+      name: 'grpc_server_handling_seconds',
+      help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+      labelNames: grpcLabels,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    hashQueueDepth: new Gauge({
+      name: 'bcrypt_queue_depth',
+      help: 'Password hashing jobs waiting for a worker.',
+      registers,
+    }),
+    hashSeconds: new Histogram({
+      name: 'bcrypt_duration_seconds',
+      help: 'Time to hash or compare a password, queueing included.',
+      labelNames: ['operation'],
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5],
+      registers,
+    }),
+    hashRejected: new Counter({
+      name: 'bcrypt_rejected_total',
+      help: 'Hashing jobs refused because the queue was full (RESOURCE_EXHAUSTED).',
+      registers,
+    }),
+    tokenVerifyFailures: new Counter({
+      name: 'token_verify_failures_total',
+      help: 'Tokens refused by VerifyToken, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    loginThrottled: new Counter({
+      name: 'login_throttled_total',
+      help: 'Authenticate calls refused by the failed-login throttle.',
+      registers,
+    }),
+    outboxPublished: new Counter({
+      name: 'outbox_published_total',
+      help: 'Outbox events acknowledged by JetStream.',
+      registers,
+    }),
+    outboxPublishErrors: new Counter({
+      name: 'outbox_publish_errors_total',
+      help: 'Failed attempts to publish an outbox event.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    outboxDeadLetters: new Counter({
+      name: 'outbox_dead_letters_total',
+      help: 'Outbox events dead-lettered after the maximum number of attempts.',
+      registers,
+    }),
+    outboxCommitToAckSeconds: new Histogram({
+      name: 'outbox_commit_to_ack_seconds',
+      help: 'Time from the outbox insert to the JetStream PubAck.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,50 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { DomainEvent } from '../../domain/identity/events/user-registered.event.js';
+import { UserRegisteredSchema } from '../../gen/identity/v1/events_pb.js';
+
+/** An event as the outbox stores it and the relay publishes it. */
+export interface EncodedEvent {
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly aggregateId: string;
+  readonly payload: Uint8Array;
+  readonly headers: Record<string, string>;
+}
+
+/** Where each event type goes, below the subject prefix (`identity` by default). */
+const SUBJECTS: Readonly<Record<string, string>> = {
+  'identity.v1.UserRegistered': 'user.registered',
+};
+
+/** The subject for a stored event type, or undefined for a type this build cannot publish. */
+export const subjectFor = (prefix: string, eventType: string): string | undefined => {
+  const suffix = SUBJECTS[eventType];
+  return suffix === undefined ? undefined : `${prefix}.${suffix}`;
+};
+
+/** Protobuf payload and CloudEvents binary-mode headers, fixed when the event is written. */
+export function encodeEvent(event: DomainEvent, source: string, now: Date): EncodedEvent {
+  const message = create(UserRegisteredSchema, {
+    eventId: event.eventId,
+    userId: event.userId,
+    email: event.email,
+    firstName: event.firstName,
+    lastName: event.lastName,
+    occurredAt: timestampFromDate(event.occurredAt),
+  });
+  return {
+    eventId: event.eventId,
+    eventType: event.type,
+    aggregateId: event.aggregateId,
+    payload: toBinary(UserRegisteredSchema, message),
+    headers: {
+      'ce-specversion': '1.0',
+      'ce-id': event.eventId,
+      'ce-type': event.type,
+      'ce-source': source,
+      'ce-time': now.toISOString(),
+      'content-type': 'application/protobuf',
+    },
+  };
+}

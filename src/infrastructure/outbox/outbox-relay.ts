@@ -1,0 +1,221 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics.js';
+import { isTransportFailure } from '../nats/publish-errors.js';
+import { backoffMs } from './backoff.js';
+import { subjectFor } from './event-codec.js';
+import type { ClaimOptions, ClaimedEvent, OutboxStore, RowFailure } from './outbox.store.js';
+import { runBounded } from './run-bounded.js';
+
+export interface OutboxRelayOptions {
+  readonly relayId: string;
+  readonly streamName: string;
+  readonly subjectPrefix: string;
+  readonly batchSize: number;
+  readonly maxInFlight: number;
+  readonly pollMs: number;
+  readonly maxAttempts: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly leaseSeconds: number;
+  readonly retentionHours: number;
+}
+
+/** Where the relay gets its JetStream client: undefined while NATS is unreachable. */
+export interface JetStreamSource {
+  readonly jetstream: JetStreamClient | undefined;
+  whenReady(): Promise<JetStreamClient>;
+}
+
+export interface RelayDeps {
+  readonly store: OutboxStore;
+  readonly nats: JetStreamSource;
+  readonly metrics: Pick<Metrics, 'outboxPublished' | 'outboxPublishErrors' | 'outboxDeadLetters' | 'outboxCommitToAckSeconds'>;
+  readonly logger: Logger;
+}
+
+interface BatchResult {
+  readonly claimed: number;
+  readonly published: number;
+  readonly failedIds: readonly string[];
+  /** Set when every publish failed for a reason that is NATS's, not the rows'. */
+  readonly transportError?: string;
+}
+
+export interface FlushResult {
+  readonly published: number;
+  readonly failed: number;
+}
+
+/** An event this build cannot turn into a message: retrying will not help, so it counts toward dead-lettering. */
+class UnpublishableEventError extends Error {}
+
+const MAX_RELAY_BACKOFF_MS = 30_000;
+const RETENTION_EVERY_MS = 60_000;
+const RETENTION_BATCH = 1_000;
+
+/**
+ * Publishes committed outbox rows to JetStream: claim a batch, publish with a bounded
+ * window, mark published after the PubAck. msgID = event_id, so a publish repeated after a
+ * crash or a lost ack is dropped by JetStream's duplicate window: each event lands once.
+ */
+export class OutboxRelay {
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private woken = false;
+  private wakeUp: (() => void) | undefined;
+  private claimedIds: readonly string[] = [];
+  private lastRetention = 0;
+
+  constructor(
+    private readonly deps: RelayDeps,
+    private readonly options: OutboxRelayOptions,
+  ) {}
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Called after a local commit wrote events: publish now rather than at the next poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Lets the batch in flight finish (up to `graceMs`), then gives back whatever is still claimed. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    if (this.running !== undefined) await Promise.race([this.running, sleep(graceMs)]);
+    await this.deps.store.release(this.options.relayId, this.claimedIds).catch((error: unknown) =>
+      this.deps.logger.warn({ err: error }, 'could not release outbox claims; their lease will expire'),
+    );
+  }
+
+  /** `identity outbox flush`: publish everything publishable once, waiting for NATS if needed. */
+  async flush(): Promise<FlushResult> {
+    const js = await this.deps.nats.whenReady();
+    const failed = new Set<string>();
+    let published = 0;
+    for (;;) {
+      const batch = await this.runBatch(js, { ignoreBackoff: true, excludeIds: [...failed] });
+      if (batch.transportError !== undefined) throw new Error(`NATS did not accept events: ${batch.transportError}`);
+      published += batch.published;
+      batch.failedIds.forEach((id) => failed.add(id));
+      if (batch.claimed === 0) return { published, failed: failed.size };
+    }
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      let delay = this.options.pollMs;
+      try {
+        const js = this.deps.nats.jetstream;
+        if (js !== undefined) {
+          const batch = await this.runBatch(js, {});
+          failures = batch.transportError === undefined ? 0 : failures + 1;
+          if (batch.transportError !== undefined) {
+            this.deps.logger.warn({ error: batch.transportError }, 'NATS refused the batch; retrying with backoff');
+          }
+          if (batch.claimed === this.options.batchSize && failures === 0) delay = 0;
+        }
+        await this.maybeApplyRetention();
+      } catch (error) {
+        failures++;
+        this.deps.logger.error({ err: error }, 'outbox relay cycle failed; retrying with backoff');
+      }
+      if (failures > 0) delay = backoffMs(failures, this.options.pollMs, MAX_RELAY_BACKOFF_MS);
+      await this.idle(delay);
+    }
+  }
+
+  /** Sleeps until the delay passes or wake() is called; a wake during a batch skips the sleep. */
+  private async idle(ms: number): Promise<void> {
+    if (ms === 0 || this.stopping) return;
+    if (this.woken) {
+      this.woken = false;
+      return;
+    }
+    const controller = new AbortController();
+    this.wakeUp = () => controller.abort();
+    await sleep(ms, undefined, { signal: controller.signal }).catch(() => undefined);
+    this.wakeUp = undefined;
+    this.woken = false;
+  }
+
+  private async runBatch(js: JetStreamClient, claim: Partial<ClaimOptions>): Promise<BatchResult> {
+    const { store, metrics } = this.deps;
+    const { relayId, batchSize, leaseSeconds, maxInFlight } = this.options;
+    const rows = await store.claim({ relayId, limit: batchSize, leaseSeconds, ...claim });
+    if (rows.length === 0) return { claimed: 0, published: 0, failedIds: [] };
+    this.claimedIds = rows.map((row) => row.id);
+    const outcomes = await runBounded(rows, maxInFlight, (row) => this.publish(js, row).then(() => undefined, (error: unknown) => error));
+    const publishedIds = rows.filter((_, i) => outcomes[i] === undefined).map((row) => row.id);
+    await store.markPublished(publishedIds);
+    metrics.outboxPublished.inc(publishedIds.length);
+    const failed = rows.flatMap((row, i) => (outcomes[i] === undefined ? [] : [{ row, error: outcomes[i] }]));
+    this.claimedIds = [];
+    if (failed.length === 0) return { claimed: rows.length, published: publishedIds.length, failedIds: [] };
+    const failedIds = failed.map(({ row }) => row.id);
+    if (publishedIds.length === 0 && failed.every(({ error }) => isTransportFailure(error))) {
+      const message = describe(failed[0]?.error);
+      metrics.outboxPublishErrors.inc({ kind: 'transport' }, failed.length);
+      await store.release(relayId, failedIds, message);
+      return { claimed: rows.length, published: 0, failedIds, transportError: message };
+    }
+    await store.markFailed(failed.map(({ row, error }) => this.rowFailure(row, error)));
+    return { claimed: rows.length, published: publishedIds.length, failedIds };
+  }
+
+  private async publish(js: JetStreamClient, row: ClaimedEvent): Promise<void> {
+    const subject = subjectFor(this.options.subjectPrefix, row.eventType);
+    if (subject === undefined) throw new UnpublishableEventError(`no subject is known for event type ${row.eventType}`);
+    const ack = await js.publish(subject, row.payload, {
+      msgID: row.eventId,
+      headers: toNatsHeaders(row.headers),
+      expect: { streamName: this.options.streamName },
+    });
+    // A duplicate ack means an earlier attempt already landed: the event is in the stream.
+    if (!ack.duplicate) this.deps.metrics.outboxCommitToAckSeconds.observe((Date.now() - row.createdAt.getTime()) / 1000);
+  }
+
+  private rowFailure(row: ClaimedEvent, error: unknown): RowFailure {
+    const { maxAttempts, backoffBaseMs, backoffMaxMs } = this.options;
+    const { metrics, logger } = this.deps;
+    const attempts = row.attempts + 1;
+    const dead = attempts >= maxAttempts;
+    const message = describe(error);
+    metrics.outboxPublishErrors.inc({ kind: 'event' });
+    const context = { outboxId: row.id, eventId: row.eventId, eventType: row.eventType, attempts, error: message };
+    if (dead) {
+      metrics.outboxDeadLetters.inc();
+      logger.error(context, 'outbox event dead-lettered after its last attempt');
+    } else {
+      logger.warn(context, 'outbox event publish failed; will retry');
+    }
+    return { id: row.id, error: message, dead, nextAttemptAt: new Date(Date.now() + backoffMs(attempts, backoffBaseMs, backoffMaxMs)) };
+  }
+
+  private async maybeApplyRetention(): Promise<void> {
+    if (Date.now() - this.lastRetention < RETENTION_EVERY_MS) return;
+    this.lastRetention = Date.now();
+    const cutoff = new Date(Date.now() - this.options.retentionHours * 3_600_000);
+    let deleted = 0;
+    for (let batch = RETENTION_BATCH; batch === RETENTION_BATCH && !this.stopping; ) {
+      batch = await this.deps.store.deletePublishedBefore(cutoff, RETENTION_BATCH);
+      deleted += batch;
+    }
+    if (deleted > 0) this.deps.logger.info({ deleted }, 'outbox retention deleted published events');
+  }
+}
+
+function toNatsHeaders(values: Record<string, string>): MsgHdrs {
+  const result = headers();
+  for (const [name, value] of Object.entries(values)) result.set(name, value);
+  return result;
+}
+
+const describe = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { Clock } from '../../application/ports/clock.port.js';
+import { InvalidTokenError } from '../../domain/identity/identity.errors.js';
+import type { IssuedToken, TokenProvider, VerifiedToken } from '../../domain/identity/ports/token-provider.port.js';
+import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { KeyRing } from './key-ring.js';
+import type { JwtSigner } from './jwt-signer.js';
+import type { JwtVerifier, VerifiedJwt } from './jwt-verifier.js';
+
+export interface JwtTokenProviderDeps {
+  readonly keys: KeyRing;
+  readonly signer: JwtSigner;
+  readonly verifier: JwtVerifier;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Pick<Metrics, 'tokenVerifyFailures'>;
+  /** Successful verifications remembered (by token digest, until exp); 0 disables the cache. */
+  readonly cacheSize: number;
+  readonly clockSkewSeconds: number;
+}
+
+/**
+ * Issues and verifies access tokens. A token verified once is remembered under its SHA-256
+ * until it expires, so repeated checks of the same token skip the signature; a hit is still
+ * refused once the key that signed it is no longer published.
+ */
+export class JwtTokenProvider implements TokenProvider {
+  private readonly cache: LRUCache<string, VerifiedJwt> | undefined;
+
+  constructor(private readonly deps: JwtTokenProviderDeps) {
+    this.cache = deps.cacheSize > 0 ? new LRUCache({ max: deps.cacheSize, ttlAutopurge: false }) : undefined;
+  }
+
+  issue(userId: UserId): Promise<IssuedToken> {
+    const now = this.deps.clock.now();
+    const key = this.deps.keys.signingKey(now);
+    if (key === undefined) throw new Error('no signing key is active');
+    return this.deps.signer.sign(userId.value, key, now);
+  }
+
+  verify(token: string): Promise<VerifiedToken> {
+    try {
+      return Promise.resolve(this.verifySync(token));
+    } catch (error) {
+      if (error instanceof InvalidTokenError) {
+        this.deps.metrics.tokenVerifyFailures.inc({ reason: error.reason });
+        this.deps.logger.debug({ reason: error.reason }, 'token refused');
+      }
+      return Promise.reject(error);
+    }
+  }
+
+  private verifySync(token: string): VerifiedToken {
+    const now = this.deps.clock.now();
+    const digest = this.cache && createHash('sha256').update(token).digest('base64url');
+    const cached = digest === undefined ? undefined : this.cache?.get(digest);
+    if (cached !== undefined && this.deps.keys.publishedKey(cached.kid, now) !== undefined) {
+      if (now.getTime() < cached.expiresAt.getTime() + this.deps.clockSkewSeconds * 1000) return strip(cached);
+    }
+    const verified = this.deps.verifier.verify(token, now);
+    if (digest !== undefined) {
+      const ttl = verified.expiresAt.getTime() + this.deps.clockSkewSeconds * 1000 - now.getTime();
+      this.cache?.set(digest, verified, { ttl });
+    }
+    return strip(verified);
+  }
+}
+
+const strip = ({ kid: _kid, ...token }: VerifiedJwt): VerifiedToken => token;

@@ -1,0 +1,91 @@
+import { verify as verifySignature } from 'node:crypto';
+import { InvalidTokenError, TokenFailureReason } from '../../domain/identity/identity.errors.js';
+import type { VerifiedToken } from '../../domain/identity/ports/token-provider.port.js';
+import { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
+import type { LoadedKey } from './key-ring.js';
+import type { SigningAlgorithm } from './signing-key.store.js';
+
+/** Far above any token we issue (~400 bytes); anything longer is refused before parsing. */
+export const MAX_TOKEN_BYTES = 4096;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+export interface JwtVerifierOptions {
+  readonly algorithms: readonly SigningAlgorithm[];
+  readonly issuer: string;
+  readonly audience: string;
+  readonly clockSkewSeconds: number;
+  readonly findKey: (kid: string) => LoadedKey | undefined;
+}
+
+export interface VerifiedJwt extends VerifiedToken {
+  readonly kid: string;
+}
+
+const fail = (reason: TokenFailureReason): never => {
+  throw new InvalidTokenError(reason);
+};
+
+/**
+ * Strict JWS compact verification with node:crypto. It runs synchronously on the event loop:
+ * jose verifies through WebCrypto, which queues on libuv's thread pool, and that queue is
+ * where latency hides under load. Header and claims are checked by the rules of the contract:
+ * an allowed alg equal to the key's own alg, a known published kid, exact iss and aud, and
+ * exp/nbf with the configured leeway.
+ */
+export class JwtVerifier {
+  constructor(private readonly options: JwtVerifierOptions) {}
+
+  verify(token: string, now: Date): VerifiedJwt {
+    if (token.length > MAX_TOKEN_BYTES) fail(TokenFailureReason.TooLarge);
+    const parts = token.split('.');
+    if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) fail(TokenFailureReason.Malformed);
+    const [encodedHeader = '', encodedPayload = '', encodedSignature = ''] = parts;
+    const header = decodeJson(encodedHeader);
+    const { alg, kid, crit } = header;
+    if (typeof alg !== 'string' || typeof kid !== 'string' || crit !== undefined) fail(TokenFailureReason.Malformed);
+    if (!this.options.algorithms.includes(alg as SigningAlgorithm)) fail(TokenFailureReason.Algorithm);
+    const key = this.options.findKey(kid as string) ?? fail(TokenFailureReason.UnknownKey);
+    if (key.alg !== alg) fail(TokenFailureReason.Algorithm);
+    const signature = Buffer.from(encodedSignature, 'base64url');
+    if (!this.signatureMatches(key, `${encodedHeader}.${encodedPayload}`, signature)) fail(TokenFailureReason.Signature);
+    return { kid: key.kid, ...this.checkClaims(decodeJson(encodedPayload), now) };
+  }
+
+  private signatureMatches(key: LoadedKey, signingInput: string, signature: Buffer): boolean {
+    const data = Buffer.from(signingInput);
+    if (key.alg === 'ES256') {
+      return signature.length === 64 && verifySignature('sha256', data, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+    }
+    return signature.length === 64 && verifySignature(null, data, key.publicKey, signature);
+  }
+
+  private checkClaims(claims: Record<string, unknown>, now: Date): VerifiedToken {
+    const { issuer, audience, clockSkewSeconds: skew } = this.options;
+    const { iss, aud, sub, iat, nbf, exp, jti } = claims;
+    if (typeof sub !== 'string' || !UserId.isValid(sub) || typeof jti !== 'string' || jti.length === 0) fail(TokenFailureReason.Claims);
+    if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) fail(TokenFailureReason.Claims);
+    if (iss !== issuer) fail(TokenFailureReason.Issuer);
+    if (aud !== audience) fail(TokenFailureReason.Audience);
+    const seconds = now.getTime() / 1000;
+    if (seconds - skew >= (exp as number)) fail(TokenFailureReason.Expired);
+    if (nbf !== undefined && seconds + skew < (nbf as number)) fail(TokenFailureReason.NotYetValid);
+    return {
+      userId: sub as string,
+      tokenId: jti as string,
+      issuedAt: new Date((iat as number) * 1000),
+      expiresAt: new Date((exp as number) * 1000),
+    };
+  }
+}
+
+const isNumericDate = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+function decodeJson(part: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through: not JSON
+  }
+  return fail(TokenFailureReason.Malformed);
+}

@@ -1,0 +1,43 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+import { ErrorCode, IdentityError } from '../../domain/shared/identity-error.js';
+import { InvalidArgumentError, TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
+
+/** The one table from the service's error codes to gRPC/Connect status codes. */
+export const STATUS_BY_ERROR_CODE: Readonly<Record<ErrorCode, Code>> = {
+  [ErrorCode.InvalidArgument]: Code.InvalidArgument,
+  [ErrorCode.EmailTaken]: Code.AlreadyExists,
+  [ErrorCode.InvalidCredentials]: Code.Unauthenticated,
+  [ErrorCode.InvalidToken]: Code.Unauthenticated,
+  [ErrorCode.TooManyAttempts]: Code.ResourceExhausted,
+  [ErrorCode.Overloaded]: Code.ResourceExhausted,
+  [ErrorCode.Unavailable]: Code.Unavailable,
+};
+
+const ERROR_DOMAIN = 'identity.v1';
+
+type Detail = ConstructorParameters<typeof ConnectError>[3];
+
+/**
+ * Turns anything a handler threw into what the caller sees. Expected failures keep their
+ * message and gain google.rpc details; anything else is a bug and becomes INTERNAL with a
+ * generic message, the original kept as `cause` for the log only.
+ */
+export function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof IdentityError) {
+    return new ConnectError(error.message, STATUS_BY_ERROR_CODE[error.code], undefined, detailsOf(error), error);
+  }
+  return new ConnectError('internal error', Code.Internal, undefined, undefined, error);
+}
+
+function detailsOf(error: IdentityError): Detail {
+  const details: NonNullable<Detail> = [{ desc: ErrorInfoSchema, value: { reason: error.code, domain: ERROR_DOMAIN } }];
+  if (error instanceof InvalidArgumentError) {
+    details.push({ desc: BadRequestSchema, value: { fieldViolations: error.violations.map((v) => ({ ...v })) } });
+  }
+  if (error instanceof TooManyAttemptsError) {
+    details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(error.retryAfterSeconds) } } });
+  }
+  return details;
+}

@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import { createContextKey, createContextValues, type ContextValues, type HandlerContext } from '@connectrpc/connect';
+import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
+
+type NodeServerRequest = Parameters<NonNullable<ConnectNodeAdapterOptions['contextValues']>>[0];
+
+export const kClientAddress = createContextKey<string>('unknown', { description: 'the caller address throttling counts against' });
+export const kRequestId = createContextKey<string>('', { description: 'x-request-id, received or generated' });
+/** The request's signal with the server's own request timeout folded in. */
+export const kRequestSignal = createContextKey<AbortSignal | undefined>(undefined, { description: 'aborts when the call must stop' });
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Reads, once per request, what the handlers need from the HTTP layer: the client address
+ * (the peer, or the first x-forwarded-for hop when the proxy in front is trusted) and a
+ * request id (the caller's x-request-id when it looks like one, else a new UUID).
+ */
+export function requestContextValues(trustProxy: boolean) {
+  return (req: NodeServerRequest): ContextValues => {
+    const values = createContextValues();
+    values.set(kClientAddress, clientAddress(req, trustProxy));
+    const given = req.headers['x-request-id'];
+    values.set(kRequestId, typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID());
+    return values;
+  };
+}
+
+function clientAddress(req: NodeServerRequest, trustProxy: boolean): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  if (trustProxy && typeof forwarded === 'string') {
+    const first = forwarded.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+export const signalOf = (ctx: HandlerContext): AbortSignal => ctx.values.get(kRequestSignal) ?? ctx.signal;
