@@ -249,7 +249,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
 
 /** Runs `work` with a database (and a logger), closing it afterwards. */
 async function withDatabase<T>(config: Config, work: (db: Database, logger: Logger) => Promise<T>): Promise<T> {
-  const logger = createLogger({ level: config.LOG_LEVEL, nodeEnv: config.NODE_ENV, destination: process.stderr as never });
+  const logger = createLogger({ level: config.LOG_LEVEL, nodeEnv: config.NODE_ENV, destination: process.stderr });
   const db = openDatabase(config, logger);
   try {
     if (config.migrateOnStart) await migrateUp(db.knex);

@@ -20,7 +20,7 @@ export class KnexUserRepository implements UserRepository {
 
   existsByEmail(emailKey: string): Promise<boolean> {
     return withDbErrors(async () => {
-      const row = await this.db('users').select(this.db.raw('1')).where({ email_key: emailKey }).first();
+      const row: unknown = await this.db('users').select(this.db.raw('1')).where({ email_key: emailKey }).first();
       return row !== undefined;
     });
   }

@@ -168,7 +168,7 @@ export class OutboxStore {
   deletePublishedBefore(cutoff: Date, limit: number): Promise<number> {
     return withDbErrors(() =>
       this.knex('outbox')
-        .whereIn('id', (q) => q.select('id').from('outbox').where('published_at', '<', cutoff).limit(limit))
+        .whereIn('id', this.knex('outbox').select('id').where('published_at', '<', cutoff).limit(limit))
         .delete(),
     );
   }

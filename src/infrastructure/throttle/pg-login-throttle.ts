@@ -57,7 +57,7 @@ export class PgLoginThrottle implements LoginThrottle {
     return withDbErrors(() =>
       this.knex('login_attempts')
         .whereRaw('last_failure_at < now() - make_interval(secs => ?)', [this.options.windowSeconds])
-        .andWhere((q) => q.whereNull('blocked_until').orWhere('blocked_until', '<', this.knex.fn.now()))
+        .andWhereRaw('(blocked_until is null or blocked_until < now())')
         .delete(),
     );
   }

@@ -93,7 +93,7 @@ export class KeyRing {
     const times = { activatesAt: row.activatesAt, retiresAt: row.retiresAt, removesAt: row.removesAt };
     if (previous !== undefined && (previous.privateKey !== undefined || !needsPrivate)) return { ...previous, ...times };
     const jwk: JWK = { ...publicPart(row.publicJwk), kid: row.kid, alg: row.alg, use: 'sig' };
-    const base = { kid: row.kid, alg: row.alg, ...times, jwk, publicKey: createPublicKey({ key: jwk as never, format: 'jwk' }) };
+    const base = { kid: row.kid, alg: row.alg, ...times, jwk, publicKey: createPublicKey({ key: jwk, format: 'jwk' }) };
     if (!needsPrivate) return base;
     const privateJwk = JSON.parse(this.encryption.decrypt(row.kid, row.privateKeyEncrypted).toString('utf8')) as JWK;
     return { ...base, privateKey: (await importJWK(privateJwk, row.alg)) as CryptoKey };

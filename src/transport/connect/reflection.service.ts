@@ -1,8 +1,8 @@
 import { createRegistry, toBinary, type DescFile, type Registry } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { Code, type ServiceImpl } from '@connectrpc/connect';
-import * as v1 from '../../gen/grpc/reflection/v1/reflection_pb.js';
-import * as v1alpha from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
+import type * as v1 from '../../gen/grpc/reflection/v1/reflection_pb.js';
+import type * as v1alpha from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
 
 type Request = v1.ServerReflectionRequest;
 // Plain objects, not messages, so the same answer initialises a v1 or a v1alpha response.
