@@ -1,0 +1,86 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `identity <args>` to completion, as an operator would (node + tsx on the sources). */
+export async function runCli(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliResult> {
+  const child = spawnCli(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
+}
+
+export function spawnCli(args: readonly string[], env: Record<string, string>): ChildProcessWithoutNullStreams {
+  // PATH and HOME only from the parent: the child's configuration is exactly `env`.
+  const base = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' };
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env: { ...base, ...env } });
+}
+
+export interface ServerProcess extends AsyncDisposable {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly apiUrl: string;
+  readonly adminUrl: string;
+  /** Every JSON log line so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the exit code (or signal) once the process is gone. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts `identity serve` as its own process and waits for its "started" log line, which
+ * carries the ports it bound (use PORT=0 and ADMIN_PORT=0). Logs must be at info or lower.
+ */
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
+  const child = spawnCli(['serve'], { ...env, LOG_LEVEL: env['LOG_LEVEL'] === 'silent' ? 'info' : (env['LOG_LEVEL'] ?? 'info') });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buffer = '';
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          if (entry['msg'] === 'identity service started') resolve(entry);
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    void exited.then(({ code, signal }) => reject(new Error(`identity serve exited (${code ?? signal}) before starting: ${stderr}`)));
+    setTimeout(() => reject(new Error(`identity serve did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs).unref();
+  });
+  const entry = await started;
+  return {
+    child,
+    apiUrl: `http://127.0.0.1:${String(entry['port'])}`,
+    adminUrl: `http://127.0.0.1:${String(entry['adminPort'])}`,
+    logs,
+    exited,
+    async [Symbol.asyncDispose]() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
