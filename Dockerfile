@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+
+# ---- build: compile TypeScript to dist/ with the dev toolchain ----
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# The `node` devDependency only pins Node for npm scripts on developer machines; the image
+# already is Node 24, so install scripts run, but nothing from here reaches the final stage.
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json
+
+# ---- deps: production dependencies only (bcrypt ships prebuilt binaries) ----
+FROM node:24-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# ---- runtime: no compiler, no dev dependencies, no sources, no secrets, not root ----
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=50051 \
+    ADMIN_PORT=9464 \
+    DATA_DIR=/app/data
+WORKDIR /app
+COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist ./dist
+COPY --chown=root:root package.json ./
+COPY --chown=root:root bin ./bin
+# The embedded development database writes here; production sets DATABASE_URL instead.
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+EXPOSE 50051 9464
+# /healthz on the admin port; node's own fetch, since the slim image has no curl.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.ADMIN_PORT||9464)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form: Node is PID 1 and receives SIGTERM itself, so shutdown is graceful.
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["serve"]
