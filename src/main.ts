@@ -152,6 +152,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     const nats = config.OUTBOX_RELAY ? natsConnector(config, logger) : undefined;
     const relay = nats && outboxRelay(config, outboxStore, nats, metrics, logger);
     if (nats !== undefined) cleanups.push(() => nats.close());
+    // A stream we cannot use stops start-up here; NATS merely unreachable does not.
+    await nats?.whenStarted();
 
     const tokens = new JwtTokenProvider({
       keys,

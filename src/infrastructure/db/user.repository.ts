@@ -15,6 +15,8 @@ export class KnexUserRepository implements UserRepository {
   }
 
   findByEmail(emailKey: string): Promise<User | undefined> {
+    // PostgreSQL text cannot hold NUL (the query would fail), and no stored address has one.
+    if (emailKey.includes('\0')) return Promise.resolve(undefined);
     return this.findOne({ email_key: emailKey });
   }
 

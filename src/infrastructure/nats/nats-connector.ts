@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { provisionStream, type StreamSettings } from './stream-provisioner.js';
+import { provisionStream, StreamConflictError, type StreamSettings } from './stream-provisioner.js';
 
 export interface NatsConnectorOptions {
   readonly url: string;
@@ -9,26 +10,45 @@ export interface NatsConnectorOptions {
   readonly logger: Logger;
 }
 
+const MAX_PROVISION_BACKOFF_MS = 30_000;
+
 /**
  * Holds the NATS connection. It keeps trying to connect for ever (NATS down at start is
  * not a reason to stop serving: events wait in the outbox) and provisions the stream on the
- * first connection.
+ * first connection, and again after each reconnect (a server that lost its store has lost
+ * the stream too).
  */
 export class NatsConnector {
   private connection: NatsConnection | undefined;
   private client: JetStreamClient | undefined;
   private readonly ready: Promise<JetStreamClient>;
+  private readonly started: Promise<void>;
+  private endStartup: () => void = () => undefined;
   private closing = false;
 
   constructor(private readonly options: NatsConnectorOptions) {
+    const unusable = new Promise<void>((resolve) => (this.endStartup = resolve));
     this.ready = this.connectAndProvision();
-    // Failures are read through whenReady(); an unobserved one must not crash the process.
-    this.ready.catch(() => undefined);
+    this.started = Promise.race([this.ready.then(() => undefined), unusable]);
+    // Failures are read through whenReady() and whenStarted(); an unobserved one must not crash the process.
+    this.ready.catch((error: unknown) => {
+      if (!this.closing) options.logger.error({ err: error }, 'NATS stream provisioning failed; no event can be published');
+    });
+    this.started.catch(() => undefined);
   }
 
   /** Resolves once connected with the stream in place; rejects if provisioning failed. */
   whenReady(): Promise<JetStreamClient> {
     return this.ready;
+  }
+
+  /**
+   * Settles once the first attempt is over: connected with the stream in place, or NATS not
+   * usable yet (start-up does not wait for it). Rejects when the stream exists with settings
+   * that cannot be fixed in place, so that start-up stops with that message.
+   */
+  whenStarted(): Promise<void> {
+    return this.started;
   }
 
   /** The client while the connection is up; undefined while connecting or reconnecting. */
@@ -44,25 +64,48 @@ export class NatsConnector {
   }
 
   private async connectAndProvision(): Promise<JetStreamClient> {
-    const { url, logger } = this.options;
-    const nc = await connect({
-      servers: url,
-      name: 'identity-service',
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1_000,
-    });
+    const nc = await this.firstConnection();
     if (this.closing) {
       await nc.close();
       throw new Error('closed before NATS connected');
     }
     this.connection = nc;
     this.isConnected = true;
-    logger.info({ server: nc.getServer() }, 'connected to NATS');
+    this.options.logger.info({ server: nc.getServer() }, 'connected to NATS');
     void this.watchStatus(nc);
-    await provisionStream(await jetstreamManager(nc), this.options.stream, logger);
+    await this.provision(nc);
     this.client = jetstream(nc);
     return this.client;
+  }
+
+  /** One quick attempt first, so start-up learns soon that NATS is down; then retries for ever. */
+  private async firstConnection(): Promise<NatsConnection> {
+    const options: ConnectionOptions = { servers: this.options.url, name: 'identity-service', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 };
+    try {
+      return await connect(options);
+    } catch (error) {
+      this.options.logger.warn({ err: error, url: this.options.url }, 'NATS is unreachable; events wait in the outbox until it is back');
+      this.endStartup();
+      return connect({ ...options, waitOnFirstConnect: true });
+    }
+  }
+
+  /**
+   * Provisions the stream, retrying while JetStream is not usable (a server starting, a
+   * timeout). Only a stream with conflicting settings is final: retrying cannot fix it.
+   */
+  private async provision(nc: NatsConnection): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await provisionStream(await jetstreamManager(nc), this.options.stream, this.options.logger);
+        return;
+      } catch (error) {
+        if (error instanceof StreamConflictError || this.closing || nc.isClosed()) throw error;
+        this.options.logger.warn({ err: error, attempt }, 'could not provision the JetStream stream; retrying');
+        this.endStartup();
+        await sleep(Math.min(MAX_PROVISION_BACKOFF_MS, 250 * 2 ** attempt));
+      }
+    }
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
@@ -71,8 +114,9 @@ export class NatsConnector {
         this.isConnected = false;
         this.options.logger.warn({ server: status.server }, 'disconnected from NATS; reconnecting');
       } else if (status.type === 'reconnect') {
-        this.isConnected = true;
         this.options.logger.info({ server: status.server }, 'reconnected to NATS');
+        if (this.client !== undefined) await this.provision(nc).catch((error: unknown) => this.options.logger.error({ err: error }, 'NATS stream provisioning failed after reconnect'));
+        this.isConnected = true;
       }
     }
   }

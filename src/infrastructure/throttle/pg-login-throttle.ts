@@ -13,7 +13,8 @@ export interface PgLoginThrottleOptions {
   readonly metrics: Pick<Metrics, 'loginThrottled'>;
 }
 
-const emailKey = (keys: AttemptKeys) => `email:${keys.emailKey}`;
+// PostgreSQL text cannot hold NUL; an address with one belongs to no user, so a stand-in will do.
+const emailKey = (keys: AttemptKeys) => `email:${keys.emailKey.replaceAll('\0', '\uFFFD')}`;
 const clientKey = (keys: AttemptKeys) => `client:${keys.clientAddress}`;
 
 /**

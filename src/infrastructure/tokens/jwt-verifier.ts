@@ -7,7 +7,8 @@ import type { SigningAlgorithm } from './signing-key.store.js';
 
 /** Far above any token we issue (~400 bytes); anything longer is refused before parsing. */
 export const MAX_TOKEN_BYTES = 4096;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+// Empty parts pass here so that an unsigned `alg: none` token is refused (and counted) for its alg.
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 export interface JwtVerifierOptions {
   readonly algorithms: readonly SigningAlgorithm[];
@@ -42,8 +43,9 @@ export class JwtVerifier {
     const [encodedHeader = '', encodedPayload = '', encodedSignature = ''] = parts;
     const header = decodeJson(encodedHeader);
     const { alg, kid, crit } = header;
-    if (typeof alg !== 'string' || typeof kid !== 'string' || crit !== undefined) fail(TokenFailureReason.Malformed);
+    if (typeof alg !== 'string' || crit !== undefined) fail(TokenFailureReason.Malformed);
     if (!this.options.algorithms.includes(alg as SigningAlgorithm)) fail(TokenFailureReason.Algorithm);
+    if (typeof kid !== 'string') fail(TokenFailureReason.Malformed);
     const key = this.options.findKey(kid as string) ?? fail(TokenFailureReason.UnknownKey);
     if (key.alg !== alg) fail(TokenFailureReason.Algorithm);
     const signature = Buffer.from(encodedSignature, 'base64url');

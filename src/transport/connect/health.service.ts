@@ -27,18 +27,23 @@ export class HealthServiceHandler implements ServiceImpl<typeof Health> {
     return { statuses: Object.fromEntries(SERVICES.map((service) => [service, { status }])) };
   }
 
-  /** Sends the status now and on every change; ends when the server drains, so shutdown is not held up. */
+  /**
+   * Sends the status now and on every change; ends when the server drains, so shutdown is not
+   * held up. An unknown service gets SERVICE_UNKNOWN and the call stays open, as health.proto asks.
+   */
   async *watch(req: HealthCheckRequest, ctx: HandlerContext) {
-    if (!SERVICES.includes(req.service)) {
-      yield { status: ServingStatus.SERVICE_UNKNOWN };
-      return;
-    }
-    let last = await this.currentStatus();
-    yield { status: last };
-    if (this.readiness.isDraining) return;
+    const known = SERVICES.includes(req.service);
+    // Listening starts before the first answer, so a change while it is being sent is not missed.
+    const changes = on(this.readiness, 'change', { signal: ctx.signal }) as AsyncIterableIterator<[boolean]>;
     try {
-      for await (const [ready] of on(this.readiness, 'change', { signal: ctx.signal }) as AsyncIterable<[boolean]>) {
-        const status = statusOf(ready);
+      let last = known ? await this.currentStatus() : ServingStatus.SERVICE_UNKNOWN;
+      yield { status: last };
+      if (this.readiness.isDraining) {
+        if (known && last !== ServingStatus.NOT_SERVING) yield { status: ServingStatus.NOT_SERVING };
+        return;
+      }
+      for await (const [ready] of changes) {
+        const status = known ? statusOf(ready) : ServingStatus.SERVICE_UNKNOWN;
         if (status !== last) yield { status };
         last = status;
         if (this.readiness.isDraining) return;
@@ -46,6 +51,8 @@ export class HealthServiceHandler implements ServiceImpl<typeof Health> {
     } catch (error) {
       // The caller went away or the server is closing: the stream simply ends.
       if (!ctx.signal.aborted) throw error;
+    } finally {
+      await changes.return?.();
     }
   }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen } from './listen.js';
 import type { Registry } from 'prom-client';
 import type { Readiness } from '../../infrastructure/observability/readiness.js';
 
@@ -33,14 +34,9 @@ export class AdminServer {
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listen(this.server, port, host);
   }
+
 
   close(): Promise<void> {
     return new Promise((resolve) => {

@@ -1,5 +1,6 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { listen } from './listen.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { connectNodeAdapter } from '@connectrpc/connect-node';
 
@@ -38,17 +39,7 @@ export class ApiServer {
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
-  }
-
-  get address(): AddressInfo {
-    return this.server.address() as AddressInfo;
+    return listen(this.server, port, host);
   }
 
   /** Refuses new connections and streams; waits up to `graceMs` for in-flight calls, then cuts them. */

@@ -22,10 +22,14 @@ export class Email {
     const text = normaliseEmail(raw);
     if (text.length === 0) return err('is required');
     if (hasControlCharacter(text)) return err('must not contain control characters');
-    if (utf8Length(text) > MAX_BYTES) return err(`must be at most ${MAX_BYTES} bytes`);
     const parts = text.split('@');
     if (parts.length !== 2) return err('must contain exactly one @');
-    const [local = '', domain = ''] = parts;
+    // The limits apply to the address as stored: lower-casing can change a character's UTF-8
+    // length (U+023A is 2 bytes, its lower case U+2C65 is 3).
+    const [local = '', typedDomain = ''] = parts;
+    const domain = typedDomain.toLowerCase();
+    const address = `${local}@${domain}`;
+    if (utf8Length(address) > MAX_BYTES) return err(`must be at most ${MAX_BYTES} bytes`);
     const localBytes = utf8Length(local);
     if (localBytes < 1 || localBytes > MAX_LOCAL_BYTES) {
       return err(`local part must be 1 to ${MAX_LOCAL_BYTES} bytes`);
@@ -35,7 +39,7 @@ export class Email {
       return bytes >= 1 && bytes <= MAX_LABEL_BYTES;
     });
     if (!labelsOk) return err(`domain must be dot-separated labels of 1 to ${MAX_LABEL_BYTES} bytes`);
-    return ok(new Email(`${local}@${domain.toLowerCase()}`));
+    return ok(new Email(address));
   }
 
   /** Rebuilds an address read back from storage, where it was valid when written. */

@@ -1,35 +1,8 @@
-import { inspect } from 'node:util';
+import { Secret } from '../../shared/secret.js';
 
-const REDACTED = '[REDACTED]';
-
-/**
- * A stored password hash. It never leaves the service, so every way of printing it
- * (string, JSON, util.inspect) shows a placeholder; only `reveal()` gives the hash.
- */
-export class PasswordHash {
-  readonly #value: string;
-
-  private constructor(value: string) {
-    this.#value = value;
-  }
-
+/** A stored password hash. It never leaves the service, so it prints as a placeholder. */
+export class PasswordHash extends Secret {
   static fromTrusted(value: string): PasswordHash {
     return new PasswordHash(value);
-  }
-
-  reveal(): string {
-    return this.#value;
-  }
-
-  toString(): string {
-    return REDACTED;
-  }
-
-  toJSON(): string {
-    return REDACTED;
-  }
-
-  [inspect.custom](): string {
-    return `PasswordHash(${REDACTED})`;
   }
 }

@@ -1,20 +1,12 @@
-import { inspect } from 'node:util';
 import { err, ok, type Result } from '../../shared/result.js';
+import { Secret } from '../../shared/secret.js';
 import { codePointLength, isValidUnicode, utf8Length } from '../../shared/text.js';
 
 /** bcrypt reads at most 72 bytes; a longer password is refused rather than silently cut. */
 export const MAX_PASSWORD_BYTES = 72;
 
-const REDACTED = '[REDACTED]';
-
 /** A password as a caller typed it, NFKC-normalised; it prints as a placeholder everywhere. */
-export class PlainPassword {
-  readonly #value: string;
-
-  private constructor(value: string) {
-    this.#value = value;
-  }
-
+export class PlainPassword extends Secret {
   /** The checks Authenticate makes: present, encodable and within bcrypt's input. */
   static parse(raw: string): Result<PlainPassword, string> {
     if (!isValidUnicode(raw)) return err('must be valid UTF-8');
@@ -24,23 +16,7 @@ export class PlainPassword {
     return ok(new PlainPassword(text));
   }
 
-  reveal(): string {
-    return this.#value;
-  }
-
   get length(): number {
-    return codePointLength(this.#value);
-  }
-
-  toString(): string {
-    return REDACTED;
-  }
-
-  toJSON(): string {
-    return REDACTED;
-  }
-
-  [inspect.custom](): string {
-    return `PlainPassword(${REDACTED})`;
+    return codePointLength(this.reveal());
   }
 }
