@@ -28,7 +28,7 @@ export class PasswordPolicy {
     if (text.includes('\0')) return err('must not contain NUL');
     const lower = text.toLowerCase();
     if (this.options.commonPasswords.has(lower)) return err('is too common');
-    if (email !== undefined && lower === email.value.toLowerCase()) return err('must not equal the email');
+    if (email !== undefined && lower === email.value.normalize('NFKC').toLowerCase()) return err('must not equal the email');
     return ok(password);
   }
 }

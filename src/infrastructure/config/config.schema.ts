@@ -76,6 +76,8 @@ export const configSchema = z
     SHUTDOWN_GRACE_SECONDS: int(0, 600, 20),
     READY_MAX_OUTBOX_LAG_SECONDS: z.coerce.number().int().min(1).optional(),
   })
+  // `when`: run even after another variable failed its type check (zod skips refinements then
+  // by default), so one error names every bad variable: NODE_ENV=production PORT=abc named only PORT.
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && env.KEY_ENCRYPTION_KEY === undefined) {
       ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required when NODE_ENV=production' });
@@ -87,6 +89,6 @@ export const configSchema = z
         message: 'must be shorter than NATS_DUPLICATE_WINDOW_SECONDS, or a retried publish could escape deduplication',
       });
     }
-  });
+  }, { when: () => true });
 
 export type Env = z.infer<typeof configSchema>;

@@ -19,7 +19,8 @@ const SUBJECTS: Readonly<Record<string, string>> = {
 
 /** The subject for a stored event type, or undefined for a type this build cannot publish. */
 export const subjectFor = (prefix: string, eventType: string): string | undefined => {
-  const suffix = SUBJECTS[eventType];
+  // Own keys only: a stored type such as `constructor` must not find Object.prototype's members.
+  const suffix = Object.hasOwn(SUBJECTS, eventType) ? SUBJECTS[eventType] : undefined;
   return suffix === undefined ? undefined : `${prefix}.${suffix}`;
 };
 
