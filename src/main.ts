@@ -92,7 +92,7 @@ function keyParts(config: Config, db: Database, logger: Logger, clock: Clock) {
     clockSkewSeconds: config.TOKEN_CLOCK_SKEW_SECONDS,
     rotationDays: config.KEY_ROTATION_DAYS,
   });
-  const ring = new KeyRing(store, encryption, manager, { refreshSeconds: config.KEY_REFRESH_SECONDS, logger, clock });
+  const ring = new KeyRing(store, encryption, manager, { refreshSeconds: config.KEY_REFRESH_SECONDS, algorithms: config.TOKEN_ALGORITHMS, logger, clock });
   return { store, manager, ring };
 }
 

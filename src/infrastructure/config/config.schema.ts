@@ -82,6 +82,13 @@ export const configSchema = z
     if (env.NODE_ENV === 'production' && env.KEY_ENCRYPTION_KEY === undefined) {
       ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required when NODE_ENV=production' });
     }
+    if (env.KEY_PUBLISH_LEAD_SECONDS > 0 && env.KEY_PUBLISH_LEAD_SECONDS < env.KEY_REFRESH_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KEY_PUBLISH_LEAD_SECONDS'],
+        message: 'must be at least KEY_REFRESH_SECONDS, or a replica could sign with a key it has not yet seen retired',
+      });
+    }
     if (env.OUTBOX_LEASE_SECONDS >= env.NATS_DUPLICATE_WINDOW_SECONDS) {
       ctx.addIssue({
         code: 'custom',

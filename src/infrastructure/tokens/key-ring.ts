@@ -20,6 +20,8 @@ export interface LoadedKey extends KeyTimes {
 
 export interface KeyRingOptions {
   readonly refreshSeconds: number;
+  /** TOKEN_ALGORITHMS: what this replica verifies, so the only algorithms it may sign with. */
+  readonly algorithms: readonly SigningAlgorithm[];
   readonly logger: Logger;
   readonly clock: Clock;
 }
@@ -44,6 +46,7 @@ export class KeyRing {
   async start(): Promise<void> {
     await this.manager.ensureSigningKey(this.options.clock.now());
     await this.refresh();
+    this.assertSignable();
     this.timer = setInterval(() => {
       this.refresh().catch((error: unknown) =>
         this.options.logger.error({ err: error }, 'signing key refresh failed; keeping the keys loaded before'),
@@ -65,6 +68,23 @@ export class KeyRing {
     const next = new Map<string, LoadedKey>();
     for (const row of rows) next.set(row.kid, await this.load(row, now));
     this.keys = next;
+  }
+
+  /**
+   * A replica whose TOKEN_ALGORITHMS leaves out the alg of a key that signs now or will would
+   * refuse every token it issues; it must not start (e.g. ES256 only on a database of EdDSA keys).
+   */
+  private assertSignable(): void {
+    const now = this.options.clock.now();
+    const { algorithms } = this.options;
+    for (const key of this.keys.values()) {
+      const state = keyState(key, now);
+      if ((state === 'pending' || state === 'active') && !algorithms.includes(key.alg)) {
+        throw new Error(
+          `the ${state} signing key ${key.kid} is ${key.alg}, which TOKEN_ALGORITHMS (${algorithms.join(',')}) does not accept: every token signed with it would be refused; add ${key.alg} to TOKEN_ALGORITHMS`,
+        );
+      }
+    }
   }
 
   /** True once a key is loaded that signs now. */
