@@ -21,13 +21,14 @@ export function openDatabase(config: DatabaseConfig, logger: Logger): Database {
       connection: { connectionString: config.DATABASE_URL, application_name: 'identity-service' },
       pool: { min: 0, max: config.DB_POOL_MAX, acquireTimeoutMillis: 10_000 },
       acquireConnectionTimeout: 10_000,
+      log: knexLog(logger),
     });
     return { knex, embedded: false, close: () => knex.destroy() };
   }
   const dir = resolve(config.DATA_DIR);
   const unlock = lockDataDir(dir);
   logger.warn({ dataDir: dir }, 'DATABASE_URL is not set: using the embedded PGlite database, for development only');
-  const knex = knexFactory({ client: ClientPgLite, connection: { filename: join(dir, 'pgdata') } });
+  const knex = knexFactory({ client: ClientPgLite, connection: { filename: join(dir, 'pgdata') }, log: knexLog(logger) });
   return {
     knex,
     embedded: true,
@@ -38,6 +39,20 @@ export function openDatabase(config: DatabaseConfig, logger: Logger): Database {
         unlock();
       }
     },
+  };
+}
+
+/**
+ * Knex's own warnings (a failed connection attempt, with its stack) go to the service's log,
+ * not to console.log: stdout carries JSON log lines, and a CLI command's JSON result.
+ */
+function knexLog(logger: Logger): Knex.Logger {
+  const text = (message: unknown) => (typeof message === 'string' ? message : JSON.stringify(message));
+  return {
+    warn: (message: unknown) => logger.warn({ component: 'knex' }, text(message)),
+    error: (message: unknown) => logger.error({ component: 'knex' }, text(message)),
+    debug: (message: unknown) => logger.debug({ component: 'knex' }, text(message)),
+    deprecate: (method: string, alternative: string) => logger.warn({ component: 'knex' }, `${method} is deprecated, use ${alternative}`),
   };
 }
 
