@@ -11,6 +11,8 @@ export interface NatsConnectorOptions {
 }
 
 const MAX_PROVISION_BACKOFF_MS = 30_000;
+/** A NATS that neither answers nor refuses (a dropped SYN) holds start-up no longer than this. */
+const MAX_STARTUP_WAIT_MS = 5_000;
 
 /**
  * Holds the NATS connection. It keeps trying to connect for ever (NATS down at start is
@@ -25,9 +27,11 @@ export class NatsConnector {
   private readonly started: Promise<void>;
   private endStartup: () => void = () => undefined;
   private closing = false;
+  private isConnected = false;
 
   constructor(private readonly options: NatsConnectorOptions) {
     const unusable = new Promise<void>((resolve) => (this.endStartup = resolve));
+    setTimeout(() => this.endStartup(), MAX_STARTUP_WAIT_MS).unref();
     this.ready = this.connectAndProvision();
     this.started = Promise.race([this.ready.then(() => undefined), unusable]);
     // Failures are read through whenReady() and whenStarted(); an unobserved one must not crash the process.
@@ -55,8 +59,6 @@ export class NatsConnector {
   get jetstream(): JetStreamClient | undefined {
     return this.connection !== undefined && !this.connection.isClosed() && this.isConnected ? this.client : undefined;
   }
-
-  private isConnected = false;
 
   async close(): Promise<void> {
     this.closing = true;
@@ -108,6 +110,14 @@ export class NatsConnector {
     }
   }
 
+  private async provisionAgain(nc: NatsConnection): Promise<void> {
+    try {
+      await this.provision(nc);
+    } catch (error) {
+      if (!this.closing) this.options.logger.error({ err: error }, 'NATS stream provisioning failed after reconnect');
+    }
+  }
+
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect') {
@@ -115,7 +125,7 @@ export class NatsConnector {
         this.options.logger.warn({ server: status.server }, 'disconnected from NATS; reconnecting');
       } else if (status.type === 'reconnect') {
         this.options.logger.info({ server: status.server }, 'reconnected to NATS');
-        if (this.client !== undefined) await this.provision(nc).catch((error: unknown) => this.options.logger.error({ err: error }, 'NATS stream provisioning failed after reconnect'));
+        if (this.client !== undefined) await this.provisionAgain(nc);
         this.isConnected = true;
       }
     }

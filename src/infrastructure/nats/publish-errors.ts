@@ -1,4 +1,5 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
+import { jserrors } from '@nats-io/jetstream/internal';
 import { errors } from '@nats-io/transport-node';
 
 /**
@@ -13,6 +14,8 @@ export function isTransportFailure(error: unknown): boolean {
   if (error instanceof errors.DrainingConnectionError) return true;
   if (error instanceof errors.ConnectionError) return true;
   if (error instanceof errors.RequestError) return true;
+  // js.publish reports "no responders" (no stream on the subject, JetStream not up yet) as this.
+  if (error instanceof jserrors.JetStreamNotEnabled) return true;
   // 503: JetStream temporarily unavailable (no quorum, server starting).
   return error instanceof JetStreamApiError && error.status === 503;
 }

@@ -39,6 +39,7 @@ export interface RelayDeps {
 interface BatchResult {
   readonly claimed: number;
   readonly published: number;
+  /** Rows that failed for a reason of their own (an attempt was counted). */
   readonly failedIds: readonly string[];
   /** Set when every publish failed for a reason that is NATS's, not the rows'. */
   readonly transportError?: string;
@@ -159,15 +160,19 @@ export class OutboxRelay {
     const failed = rows.flatMap((row, i) => (outcomes[i] === undefined ? [] : [{ row, error: outcomes[i] }]));
     this.claimedIds = [];
     if (failed.length === 0) return { claimed: rows.length, published: publishedIds.length, failedIds: [] };
-    const failedIds = failed.map(({ row }) => row.id);
-    if (publishedIds.length === 0 && failed.every(({ error }) => isTransportFailure(error))) {
-      const message = describe(failed[0]?.error);
-      metrics.outboxPublishErrors.inc({ kind: 'transport' }, failed.length);
-      await store.release(relayId, failedIds, message);
-      return { claimed: rows.length, published: 0, failedIds, transportError: message };
+    // NATS's failures say nothing about the rows, even when others of the batch got through
+    // (NATS went down mid-batch): they go back without an attempt counted.
+    const transport = failed.filter(({ error }) => isTransportFailure(error));
+    const rowFailures = failed.filter(({ error }) => !isTransportFailure(error));
+    const transportMessage = transport.length > 0 ? describe(transport[0]?.error) : undefined;
+    if (transportMessage !== undefined) {
+      metrics.outboxPublishErrors.inc({ kind: 'transport' }, transport.length);
+      await store.release(relayId, transport.map(({ row }) => row.id), transportMessage);
     }
-    await store.markFailed(failed.map(({ row, error }) => this.rowFailure(row, error)));
-    return { claimed: rows.length, published: publishedIds.length, failedIds };
+    if (rowFailures.length > 0) await store.markFailed(rowFailures.map(({ row, error }) => this.rowFailure(row, error)));
+    const failedIds = rowFailures.map(({ row }) => row.id);
+    const allTransport = publishedIds.length === 0 && rowFailures.length === 0;
+    return { claimed: rows.length, published: publishedIds.length, failedIds, ...(allTransport && { transportError: transportMessage }) };
   }
 
   private async publish(js: JetStreamClient, row: ClaimedEvent): Promise<void> {
