@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import type { DestinationStream, Logger } from 'pino';
@@ -75,6 +76,8 @@ const MIN_NODE_MAJOR = 24;
 const THROTTLE_CLEANUP_MS = 5 * 60_000;
 const HEALTH_MONITOR_MS = 2_000;
 const DUPLICATE_SIGNAL_MS = 1_000;
+/** How long before the end of the grace time calls still running are told to stop, so their answers get out. */
+const ANSWER_LEFTOVERS_MS = 1_000;
 
 function commonPasswords(): ReadonlySet<string> {
   return new Set((dictionary['passwords-common'] ?? []).map((word) => word.toLowerCase()));
@@ -235,7 +238,13 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
         logger.info({ graceMs }, 'shutting down');
         readiness.startDraining();
-        const abortLeftovers = setTimeout(() => shutdownSignal.abort(), graceMs).unref();
+        // Calls still running near the end of the grace time are answered UNAVAILABLE (retry
+        // elsewhere) while their connections are up: cut connections end calls without a status,
+        // which clients report as INTERNAL.
+        const abortLeftovers = setTimeout(
+          () => shutdownSignal.abort(new ConnectError('the server is shutting down', Code.Unavailable)),
+          Math.max(0, graceMs - ANSWER_LEFTOVERS_MS),
+        ).unref();
         await api.close(graceMs);
         clearTimeout(abortLeftovers);
         await relay?.stop(graceMs);

@@ -59,14 +59,26 @@ async function row(key: string): Promise<Row | undefined> {
 const emailRow = (k: AttemptKeys) => row(`email:${k.emailKey}`);
 const clientRow = (k: AttemptKeys) => row(`client:${k.clientAddress}`);
 
-async function refusal(throttle: PgLoginThrottle, k: AttemptKeys): Promise<TooManyAttemptsError | undefined> {
+/** One attempt through begin(): undefined when it was let through (and counted), else the refusal. */
+async function attempt(throttle: PgLoginThrottle, k: AttemptKeys): Promise<TooManyAttemptsError | undefined> {
   try {
-    await throttle.assertAllowed(k);
+    await throttle.begin(k);
     return undefined;
   } catch (error) {
     expect(error).toBeInstanceOf(TooManyAttemptsError);
     return error as TooManyAttemptsError;
   }
+}
+
+/** Whether a key is waiting out a delay now, read without counting anything. */
+async function blocked(key: string): Promise<boolean> {
+  const found = await db.knex('login_attempts').where({ key }).where('blocked_until', '>', db.knex.fn.now()).first();
+  return found !== undefined;
+}
+
+/** Ends a key's running delay, as if it had been waited out. */
+async function endDelay(key: string): Promise<void> {
+  await db.knex('login_attempts').where({ key }).update({ blocked_until: db.knex.raw("now() - interval '1 millisecond'") });
 }
 
 /** As if `seconds` had passed since the key's last failure (and its delay). */
@@ -80,13 +92,13 @@ async function age(key: string, seconds: number): Promise<void> {
 }
 
 describe('PgLoginThrottle on PostgreSQL', () => {
-  it('counts failures per email and per client address separately', async () => {
+  it('counts attempts per email and per client address separately', async () => {
     const throttle = new PgLoginThrottle(db.knex, options());
     const k = keys();
-    await throttle.recordFailure(k);
-    await throttle.recordFailure(k);
-    await throttle.recordFailure(otherEmail(k)); // same client, another email
-    await throttle.recordFailure(otherClient(k)); // same email, another client
+    await throttle.begin(k);
+    await throttle.begin(k);
+    await throttle.begin(otherEmail(k)); // same client, another email
+    await throttle.begin(otherClient(k)); // same email, another client
 
     expect((await emailRow(k))?.failures).toBe(3);
     expect((await emailRow(otherEmail(k)))?.failures).toBe(1);
@@ -94,87 +106,87 @@ describe('PgLoginThrottle on PostgreSQL', () => {
     expect((await clientRow(otherClient(k)))?.failures).toBe(1);
   });
 
-  it('allows the free attempts, then refuses with a retry delay; other emails and clients are not affected', async () => {
+  it('lets the free attempts through, then refuses with a retry delay without counting; others are not affected', async () => {
     const metrics = createMetrics();
     const throttle = new PgLoginThrottle(db.knex, options({ metrics }));
     const k = keys();
-    for (let i = 1; i < 3; i++) {
-      await throttle.recordFailure(k);
-      expect(await refusal(throttle, k), `after ${i} failures`).toBeUndefined();
-    }
-    await throttle.recordFailure(k);
-    const refused = await refusal(throttle, k);
+    for (let i = 1; i <= 3; i++) expect(await attempt(throttle, k), `attempt ${i}`).toBeUndefined();
+    const refused = await attempt(throttle, k);
     expect(refused?.retryAfterSeconds).toBe(1);
     expect(refused?.message).toMatch(/retry in 1 s/);
     expect((await metrics.loginThrottled.get()).values[0]?.value).toBe(1);
+    expect((await emailRow(k))?.failures).toBe(3);
 
     // The block is on this email: the same client with another email, and another client, go on.
-    expect(await refusal(throttle, otherEmail(k))).toBeUndefined();
-    expect(await refusal(throttle, { emailKey: `fresh.${k.emailKey}`, clientAddress: '192.0.2.77' })).toBeUndefined();
+    expect(await attempt(throttle, otherEmail(k))).toBeUndefined();
+    expect(await attempt(throttle, { emailKey: `fresh.${k.emailKey}`, clientAddress: '192.0.2.77' })).toBeUndefined();
 
     // Never a permanent lockout: once the delay has passed, the email may try again.
     await sleep(1_200);
-    expect(await refusal(throttle, k)).toBeUndefined();
+    expect(await attempt(throttle, k)).toBeUndefined();
   });
 
-  it('doubles the delay with each further failure and caps it at maxDelaySeconds', async () => {
+  it('doubles the delay with each further attempt and caps it at maxDelaySeconds', async () => {
     const throttle = new PgLoginThrottle(db.knex, options({ freeAttempts: 3, maxDelaySeconds: 5 }));
     const k = keys();
     const delays: (number | null)[] = [];
-    const retries: number[] = [];
-    for (let failure = 1; failure <= 8; failure++) {
-      await throttle.recordFailure(k);
+    for (let n = 1; n <= 8; n++) {
+      await endDelay(`email:${k.emailKey}`);
+      expect(await attempt(throttle, k), `attempt ${n}`).toBeUndefined();
       delays.push((await emailRow(k))?.delay ?? null);
-      const refused = await refusal(throttle, k);
-      if (refused !== undefined) retries.push(refused.retryAfterSeconds);
+      if (n >= 3) expect((await attempt(throttle, k))?.retryAfterSeconds).toBeLessThanOrEqual(Math.min(2 ** (n - 3), 5));
     }
-    // No delay for the first two failures, then 1, 2, 4 and the cap of 5 seconds.
+    // No delay for the first two, then 1, 2, 4 and the cap of 5 seconds.
     expect(delays).toEqual([null, null, 1, 2, 4, 5, 5, 5]);
-    expect(retries).toHaveLength(6);
-    retries.forEach((retry, i) => {
-      expect(retry).toBeGreaterThanOrEqual(1);
-      expect(retry).toBeLessThanOrEqual([1, 2, 4, 5, 5, 5][i]!);
-    });
     expect((await emailRow(k))?.failures).toBe(8);
   });
 
   it('blocks a client address after its own free attempts, whatever emails it tries', async () => {
     const throttle = new PgLoginThrottle(db.knex, options({ freeAttempts: 100, clientFreeAttempts: 4 }));
     const k = keys();
-    for (let i = 0; i < 4; i++) await throttle.recordFailure({ ...k, emailKey: `spray${i}.${k.emailKey}` });
-    const refused = await refusal(throttle, { ...k, emailKey: `never-tried.${k.emailKey}` });
+    for (let i = 0; i < 4; i++) await throttle.begin({ ...k, emailKey: `spray${i}.${k.emailKey}` });
+    const refused = await attempt(throttle, { ...k, emailKey: `never-tried.${k.emailKey}` });
     expect(refused?.retryAfterSeconds).toBe(1);
-    expect(await refusal(throttle, otherClient({ ...k, emailKey: `never-tried.${k.emailKey}` }))).toBeUndefined();
+    expect(await attempt(throttle, otherClient({ ...k, emailKey: `never-tried.${k.emailKey}` }))).toBeUndefined();
   });
 
-  it('starts the count over once the window has passed since the last failure', async () => {
+  it('starts the count over once the window has passed since the last attempt', async () => {
     const throttle = new PgLoginThrottle(db.knex, options());
     const k = keys();
-    await throttle.recordFailure(k);
-    await throttle.recordFailure(k);
+    await throttle.begin(k);
+    await throttle.begin(k);
     await age(`email:${k.emailKey}`, WINDOW + 1);
-    await throttle.recordFailure(k);
+    await throttle.begin(k);
     expect((await emailRow(k))?.failures).toBe(1);
-    expect(await refusal(throttle, k)).toBeUndefined();
+    expect(await blocked(`email:${k.emailKey}`)).toBe(false);
 
     // Inside the window the count goes on.
     await age(`email:${k.emailKey}`, WINDOW - 60);
-    await throttle.recordFailure(k);
+    await throttle.begin(k);
     expect((await emailRow(k))?.failures).toBe(2);
   });
 
-  it('a success clears the email count but keeps the client count', async () => {
+  it('a success clears the email count and takes back only that attempt from the client count', async () => {
     const throttle = new PgLoginThrottle(db.knex, options());
     const k = keys();
-    for (let i = 0; i < 3; i++) await throttle.recordFailure(k);
-    expect(await refusal(throttle, k)).toBeDefined();
-    await throttle.recordSuccess(k);
+    for (let i = 0; i < 3; i++) await throttle.begin(k);
+    expect(await blocked(`email:${k.emailKey}`)).toBe(true);
+    await throttle.succeeded(k);
     expect(await emailRow(k)).toBeUndefined();
-    expect((await clientRow(k))?.failures).toBe(3);
-    expect(await refusal(throttle, k)).toBeUndefined();
-    // The next failure counts from one again.
-    await throttle.recordFailure(k);
+    expect((await clientRow(k))?.failures).toBe(2);
+    expect(await attempt(throttle, k)).toBeUndefined();
     expect((await emailRow(k))?.failures).toBe(1);
+  });
+
+  it('an attempt abandoned without a verdict is taken back from both counts, and its delay with it', async () => {
+    const throttle = new PgLoginThrottle(db.knex, options());
+    const k = keys();
+    for (let i = 0; i < 3; i++) await throttle.begin(k);
+    expect(await blocked(`email:${k.emailKey}`)).toBe(true);
+    await throttle.abandoned(k);
+    expect((await emailRow(k))?.failures).toBe(2);
+    expect((await clientRow(k))?.failures).toBe(2);
+    expect(await blocked(`email:${k.emailKey}`)).toBe(false);
   });
 
   it('cleanup deletes only counters whose window and delay are both over', async () => {
@@ -183,8 +195,8 @@ describe('PgLoginThrottle on PostgreSQL', () => {
     const oldDelayOver = keys();
     const oldStillBlocked = keys();
     const recent = keys();
-    for (const k of [oldFree, oldDelayOver, oldStillBlocked, recent]) await throttle.recordFailure(k);
-    for (let i = 0; i < 3; i++) await throttle.recordFailure(oldDelayOver);
+    for (const k of [oldFree, oldDelayOver, oldStillBlocked, recent]) await throttle.begin(k);
+    for (let i = 0; i < 2; i++) await throttle.begin(oldDelayOver);
     await age(`email:${oldFree.emailKey}`, WINDOW + 5);
     await age(`email:${oldDelayOver.emailKey}`, WINDOW + 5);
     // An old counter whose delay is still running (as after many failures at the cap).
@@ -202,28 +214,24 @@ describe('PgLoginThrottle on PostgreSQL', () => {
     expect(await clientRow(oldFree)).toBeDefined(); // its client counter is recent
   });
 
-  it('two throttles on one database (two replicas) share the counts, also under concurrent failures', async () => {
+  it('two throttles on one database (two replicas) share the counts, and a concurrent burst gets only the free attempts', async () => {
     const a = new PgLoginThrottle(db.knex, options({ freeAttempts: 30, clientFreeAttempts: 1_000 }));
     const b = new PgLoginThrottle(replicaKnex, options({ freeAttempts: 30, clientFreeAttempts: 1_000 }));
     const k = keys();
-    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).recordFailure(k)));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).begin(k)));
     expect((await emailRow(k))?.failures).toBe(20);
     expect((await clientRow(k))?.failures).toBe(20);
 
-    // Failures seen by replica A block the email on replica B, and the other way round.
-    const k2 = keys();
-    const strict = options({ freeAttempts: 2, maxDelaySeconds: 60 });
+    // 20 concurrent attempts on a limit of 3: exactly 3 are let through, over both replicas.
+    const strict = options({ freeAttempts: 3, maxDelaySeconds: 60 });
     const strictA = new PgLoginThrottle(db.knex, strict);
     const strictB = new PgLoginThrottle(replicaKnex, strict);
-    await strictA.recordFailure(k2);
-    await strictB.recordFailure(k2);
-    await strictA.recordFailure(k2);
-    await strictB.recordFailure(k2);
-    expect((await emailRow(k2))?.delay).toBe(4);
-    expect(await refusal(strictB, k2)).toBeDefined();
-    expect(await refusal(strictA, k2)).toBeDefined();
+    const k2 = keys();
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(i % 2 === 0 ? strictA : strictB, k2)));
+    expect(outcomes.filter((refused) => refused === undefined)).toHaveLength(3);
+    expect((await emailRow(k2))?.failures).toBe(3);
     // And a success on B clears it for A.
-    await strictB.recordSuccess(k2);
-    expect(await refusal(strictA, k2)).toBeUndefined();
+    await strictB.succeeded(k2);
+    expect(await attempt(strictA, k2)).toBeUndefined();
   });
 });

@@ -111,12 +111,12 @@ describe('use cases name every bad field with the proto names, before any work',
   });
 
   it('Authenticate reports email and password together', async () => {
-    const throttle = { assertAllowed: vi.fn(), recordFailure: vi.fn(), recordSuccess: vi.fn() };
+    const throttle = { begin: vi.fn(), succeeded: vi.fn(), abandoned: vi.fn() };
     const tokens = { issue: vi.fn(), verify: vi.fn() } satisfies TokenProvider;
     const authenticate = new Authenticate({ uow: unusedUow, users, hasher, tokens, throttle, clock, audit });
     const error = await invalidArgument(() => authenticate.execute({ email: '  ', password: '', clientAddress: '203.0.113.1' }));
     expect(error.violations.map((v) => v.field)).toEqual(['email', 'password']);
-    expect(throttle.assertAllowed).not.toHaveBeenCalled();
+    expect(throttle.begin).not.toHaveBeenCalled();
     expect(hasher.verify).not.toHaveBeenCalled();
   });
 });

@@ -4,11 +4,17 @@ export interface AttemptKeys {
   readonly clientAddress: string;
 }
 
-/** Failed-login counters shared by every replica. */
+/**
+ * Failed-login counters shared by every replica. An attempt is counted as a failure before
+ * the password is checked, in the same step as the check of the limit: concurrent guesses
+ * then cannot all slip under the limit together. A success or an attempt that ended without
+ * a verdict takes its count back.
+ */
 export interface LoginThrottle {
-  /** Throws TooManyAttemptsError while either key is in its delay. */
-  assertAllowed(keys: AttemptKeys): Promise<void>;
-  recordFailure(keys: AttemptKeys): Promise<void>;
-  /** A success clears the email's count; the client's count stays. */
-  recordSuccess(keys: AttemptKeys): Promise<void>;
+  /** Counts the attempt against both keys; throws TooManyAttemptsError (counting nothing) while either waits out its delay. */
+  begin(keys: AttemptKeys): Promise<void>;
+  /** The password was right: the email's count starts over, and the client's attempt is taken back. */
+  succeeded(keys: AttemptKeys): Promise<void>;
+  /** The attempt ended without a verdict (overload, deadline, database error): it is taken back from both keys. */
+  abandoned(keys: AttemptKeys): Promise<void>;
 }

@@ -46,28 +46,43 @@ export class Authenticate {
   constructor(private readonly deps: AuthenticateDeps) {}
 
   async execute(command: AuthenticateCommand): Promise<Authenticated> {
-    const { users, hasher, throttle, audit } = this.deps;
+    const { throttle, audit } = this.deps;
     const input = requireValid({ email: parseLoginEmail(command.email), password: PlainPassword.parse(command.password) });
     const keys: AttemptKeys = { emailKey: input.email, clientAddress: command.clientAddress };
     const entry = { action: 'login', clientAddress: command.clientAddress, email: input.email } as const;
     try {
-      await throttle.assertAllowed(keys);
+      await throttle.begin(keys);
     } catch (error) {
       if (error instanceof TooManyAttemptsError) audit.record({ ...entry, outcome: 'throttled' });
       throw error;
     }
-    const user = await users.findByEmail(input.email);
-    const matches = await hasher.verify(input.password, user?.passwordHash, command.signal);
+    const { user, matches } = await this.checkPassword(keys, input.password, command.signal);
     if (!matches || user === undefined || !user.isActive) {
-      await throttle.recordFailure(keys);
+      // Already counted by begin(): a failure needs no second write.
       audit.record({ ...entry, outcome: 'failure', ...(user && { userId: user.id.value }) });
       throw new InvalidCredentialsError();
     }
-    await throttle.recordSuccess(keys);
+    await throttle.succeeded(keys);
     const current = await this.upgradeHash(user, input.password, command.signal);
     const token = await this.deps.tokens.issue(current.id);
     audit.record({ ...entry, outcome: 'success', userId: current.id.value });
     return { user: current, token };
+  }
+
+  /**
+   * Looks the user up and compares the password: one comparison whether or not the user
+   * exists. An attempt that ends without a verdict (overload, deadline) is not held against
+   * the caller.
+   */
+  private async checkPassword(keys: AttemptKeys, password: PlainPassword, signal?: AbortSignal) {
+    const { users, hasher, throttle } = this.deps;
+    try {
+      const user = await users.findByEmail(keys.emailKey);
+      return { user, matches: await hasher.verify(password, user?.passwordHash, signal) };
+    } catch (error) {
+      await throttle.abandoned(keys).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** A hash made at a lower cost than configured is replaced while the password is at hand. */

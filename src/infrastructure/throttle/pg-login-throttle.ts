@@ -13,13 +13,21 @@ export interface PgLoginThrottleOptions {
   readonly metrics: Pick<Metrics, 'loginThrottled'>;
 }
 
+interface Counter {
+  readonly key: string;
+  readonly failures: number;
+  readonly last_failure_at: Date;
+  readonly blocked_until: Date | null;
+}
+
 // PostgreSQL text cannot hold NUL; an address with one belongs to no user, so a stand-in will do.
 const emailKey = (keys: AttemptKeys) => `email:${keys.emailKey.replaceAll('\0', '\uFFFD')}`;
 const clientKey = (keys: AttemptKeys) => `client:${keys.clientAddress}`;
 
 /**
  * Failed-login counters in PostgreSQL, so every replica (and a restarted one) sees the same
- * counts. Times come from the database clock, the one clock all replicas share.
+ * counts. Each change locks the counters it touches and reads the database clock, the one
+ * clock all replicas share.
  */
 export class PgLoginThrottle implements LoginThrottle {
   constructor(
@@ -27,30 +35,29 @@ export class PgLoginThrottle implements LoginThrottle {
     private readonly options: PgLoginThrottleOptions,
   ) {}
 
-  assertAllowed(keys: AttemptKeys): Promise<void> {
-    return withDbErrors(async () => {
-      const row = (await this.knex('login_attempts')
-        .whereIn('key', [emailKey(keys), clientKey(keys)])
-        .where('blocked_until', '>', this.knex.fn.now())
-        .max({ wait: this.knex.raw('extract(epoch from blocked_until - now())') })
-        .first()) as { wait: string | number | null } | undefined;
-      if (row?.wait == null) return;
-      this.options.metrics.loginThrottled.inc();
-      throw new TooManyAttemptsError(Math.max(1, Math.ceil(Number(row.wait))));
+  begin(keys: AttemptKeys): Promise<void> {
+    return this.locked([emailKey(keys), clientKey(keys)], async (trx, counters, now) => {
+      const waitMs = Math.max(0, ...counters.map((c) => (c.blocked_until?.getTime() ?? 0) - now.getTime()));
+      if (waitMs > 0) {
+        this.options.metrics.loginThrottled.inc();
+        throw new TooManyAttemptsError(Math.ceil(waitMs / 1000));
+      }
+      for (const counter of counters) {
+        const windowOver = now.getTime() - counter.last_failure_at.getTime() > this.options.windowSeconds * 1000;
+        await this.write(trx, counter.key, windowOver ? 1 : counter.failures + 1, now);
+      }
     });
   }
 
-  recordFailure(keys: AttemptKeys): Promise<void> {
-    return withDbErrors(async () => {
-      await this.countFailure(emailKey(keys), this.options.freeAttempts);
-      await this.countFailure(clientKey(keys), this.options.clientFreeAttempts);
+  succeeded(keys: AttemptKeys): Promise<void> {
+    return this.locked([emailKey(keys), clientKey(keys)], async (trx, counters) => {
+      await trx('login_attempts').where({ key: emailKey(keys) }).delete();
+      await this.takeBack(trx, counters.filter((c) => c.key === clientKey(keys)));
     });
   }
 
-  recordSuccess(keys: AttemptKeys): Promise<void> {
-    return withDbErrors(async () => {
-      await this.knex('login_attempts').where({ key: emailKey(keys) }).delete();
-    });
+  abandoned(keys: AttemptKeys): Promise<void> {
+    return this.locked([emailKey(keys), clientKey(keys)], (trx, counters) => this.takeBack(trx, counters));
   }
 
   /** Deletes counters whose window has passed and whose delay is over. */
@@ -63,30 +70,65 @@ export class PgLoginThrottle implements LoginThrottle {
     );
   }
 
-  private async countFailure(key: string, freeAttempts: number): Promise<void> {
-    const { windowSeconds, maxDelaySeconds } = this.options;
-    // A count whose last failure is older than the window starts over.
-    const result = await this.knex.raw<{ rows: { failures: number }[] }>(
-      `insert into login_attempts (key, failures, last_failure_at) values (?, 1, now())
-       on conflict (key) do update set
-         failures = case when login_attempts.last_failure_at < now() - make_interval(secs => ?) then 1
-                         else login_attempts.failures + 1 end,
-         last_failure_at = now()
-       returning failures`,
-      [key, windowSeconds],
-    );
-    const failures = Number(result.rows[0]?.failures ?? 0);
-    const delay = throttleDelaySeconds(failures, freeAttempts, maxDelaySeconds);
-    if (delay === 0) return;
-    await this.knex('login_attempts')
+  /** One attempt less; a delay stays only while the count still calls for one. */
+  private async takeBack(trx: Knex.Transaction, counters: readonly Counter[]): Promise<void> {
+    for (const counter of counters) {
+      const failures = Math.max(0, counter.failures - 1);
+      const blocked = throttleDelaySeconds(failures, this.freeAttempts(counter.key), this.options.maxDelaySeconds) > 0;
+      await trx('login_attempts')
+        .where({ key: counter.key })
+        .update({ failures, ...(!blocked && { blocked_until: null }) });
+    }
+  }
+
+  private async write(trx: Knex.Transaction, key: string, failures: number, now: Date): Promise<void> {
+    const delay = throttleDelaySeconds(failures, this.freeAttempts(key), this.options.maxDelaySeconds);
+    await trx('login_attempts')
       .where({ key })
-      .update({ blocked_until: this.knex.raw('now() + make_interval(secs => ?)', [delay]) });
+      .update({ failures, last_failure_at: now, blocked_until: delay > 0 ? new Date(now.getTime() + delay * 1000) : null });
+  }
+
+  private freeAttempts(key: string): number {
+    return key.startsWith('client:') ? this.options.clientFreeAttempts : this.options.freeAttempts;
+  }
+
+  /**
+   * Runs `work` on the counters of `keys` (created at zero when missing), locked in key order
+   * so that two attempts on the same keys never deadlock, with the database's time.
+   */
+  private locked(keys: readonly string[], work: (trx: Knex.Transaction, counters: Counter[], now: Date) => Promise<void>): Promise<void> {
+    const sorted = [...keys].sort();
+    return withDbErrors(() =>
+      this.knex.transaction(async (trx) => {
+        await trx.raw(
+          `insert into login_attempts (key, failures, last_failure_at)
+           select k, 0, now() from unnest(?::text[]) as k on conflict (key) do nothing`,
+          [sorted],
+        );
+        const rows: (Counter & { now: Date })[] = await trx('login_attempts')
+          .whereIn('key', sorted)
+          .orderBy('key')
+          .forUpdate()
+          .select('*', trx.raw('now() as now'));
+        const now = new Date(rows[0]?.now ?? Date.now());
+        await work(
+          trx,
+          rows.map(({ key, failures, last_failure_at, blocked_until }) => ({
+            key,
+            failures: Number(failures),
+            last_failure_at: new Date(last_failure_at),
+            blocked_until: blocked_until === null ? null : new Date(blocked_until),
+          })),
+          now,
+        );
+      }),
+    );
   }
 }
 
 /** LOGIN_THROTTLE=off: every attempt is allowed and nothing is counted. */
 export const noLoginThrottle: LoginThrottle = {
-  assertAllowed: () => Promise.resolve(),
-  recordFailure: () => Promise.resolve(),
-  recordSuccess: () => Promise.resolve(),
+  begin: () => Promise.resolve(),
+  succeeded: () => Promise.resolve(),
+  abandoned: () => Promise.resolve(),
 };

@@ -26,9 +26,10 @@ export class ReflectionResponder {
     private readonly serviceNames: readonly string[],
   ) {
     this.registry = createRegistry(...files);
+    // Keyed by the .proto path that imports and file_by_filename use (DescFile.name drops ".proto").
     const index = (file: DescFile): void => {
-      if (this.files.has(file.name)) return;
-      this.files.set(file.name, file);
+      if (this.files.has(file.proto.name)) return;
+      this.files.set(file.proto.name, file);
       file.dependencies.forEach(index);
     };
     files.forEach(index);

@@ -1,4 +1,5 @@
 import type { ConnectRouter } from '@connectrpc/connect';
+import { file_google_rpc_error_details } from '../../gen/google/rpc/error_details_pb.js';
 import { Health, file_grpc_health_v1_health } from '../../gen/grpc/health/v1/health_pb.js';
 import * as reflectionV1Pb from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectionV1alphaPb from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
@@ -24,6 +25,8 @@ export function routes(deps: RouteDeps) {
     file_grpc_health_v1_health,
     reflectionV1Pb.file_grpc_reflection_v1_reflection,
     reflectionV1alphaPb.file_grpc_reflection_v1alpha_reflection,
+    // The error details we send, so that tools can decode them without the .proto files.
+    file_google_rpc_error_details,
   ];
   const responder = new ReflectionResponder(files, SERVED.map((service) => service.typeName));
   return (router: ConnectRouter) => {

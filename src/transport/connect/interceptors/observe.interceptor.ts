@@ -46,20 +46,26 @@ export function observeInterceptor(logger: Logger, metrics: GrpcMetrics): Interc
         finish(undefined);
         return res;
       }
-      return { ...res, message: observeStream(res.message, finish) };
+      return { ...res, message: observeStream(res.message, req.signal, finish) };
     } catch (error) {
-      finish(error);
-      throw error;
+      // A failed call's caller needs the request id most: it goes out with the error's metadata.
+      const connectError = ConnectError.from(error);
+      connectError.metadata.set('x-request-id', requestId);
+      finish(connectError);
+      throw connectError;
     }
   };
 }
 
-/** A streaming call is handled when its response stream ends, not when it starts. */
-async function* observeStream<T>(messages: AsyncIterable<T>, finish: (error: unknown) => void): AsyncIterable<T> {
+/**
+ * A streaming call is handled when its response stream ends, not when it starts. A handler
+ * that ends quietly because the caller went away (as Watch does) was cancelled, not OK.
+ */
+async function* observeStream<T>(messages: AsyncIterable<T>, signal: AbortSignal, finish: (error: unknown) => void): AsyncIterable<T> {
   let outcome: unknown = new ConnectError('the stream was cancelled', Code.Canceled);
   try {
     yield* messages;
-    outcome = undefined;
+    outcome = signal.aborted ? ConnectError.from(signal.reason, Code.Canceled) : undefined;
   } catch (error) {
     outcome = error;
     throw error;
