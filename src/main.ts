@@ -4,6 +4,7 @@
  * for each command of the `identity` CLI, and `startService` is what tests start in-process.
  */
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -76,6 +77,7 @@ const MIN_NODE_MAJOR = 24;
 const THROTTLE_CLEANUP_MS = 5 * 60_000;
 const HEALTH_MONITOR_MS = 2_000;
 const DUPLICATE_SIGNAL_MS = 1_000;
+const FLUSH_NATS_WAIT_MS = 30_000;
 /** How long before the end of the grace time calls still running are told to stop, so their answers get out. */
 const ANSWER_LEFTOVERS_MS = 1_000;
 
@@ -83,8 +85,22 @@ function commonPasswords(): ReadonlySet<string> {
   return new Set((dictionary['passwords-common'] ?? []).map((word) => word.toLowerCase()));
 }
 
+/**
+ * One warning, at start, for every development fallback in use: the embedded database and
+ * a generated key encryption key, both kept in DATA_DIR.
+ */
+function warnDevelopmentFallbacks(config: Config, logger: Logger, usesKeys: boolean): void {
+  const fallbacks = [
+    ...(config.embeddedDatabase ? ['the embedded PGlite database (DATABASE_URL is not set)'] : []),
+    ...(usesKeys && config.KEY_ENCRYPTION_KEY === undefined ? ['a generated key encryption key (KEY_ENCRYPTION_KEY is not set)'] : []),
+  ];
+  if (fallbacks.length === 0) return;
+  const dataDir = resolve(config.DATA_DIR);
+  logger.warn({ dataDir, fallbacks }, `for development only: ${fallbacks.join(' and ')}, kept in ${dataDir}; never run a shared deployment this way`);
+}
+
 function keyParts(config: Config, db: Database, logger: Logger, clock: Clock) {
-  const kek = config.KEY_ENCRYPTION_KEY !== undefined ? Buffer.from(config.KEY_ENCRYPTION_KEY, 'base64') : loadDevKeyEncryptionKey(config.DATA_DIR, logger);
+  const kek = config.KEY_ENCRYPTION_KEY !== undefined ? Buffer.from(config.KEY_ENCRYPTION_KEY, 'base64') : loadDevKeyEncryptionKey(config.DATA_DIR);
   const encryption = new KeyEncryption(kek);
   const store = new SigningKeyStore(db.knex);
   const algorithm = config.TOKEN_ALGORITHMS[0] ?? 'ES256';
@@ -135,6 +151,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const logger = createLogger({ level: config.LOG_LEVEL, nodeEnv: config.NODE_ENV, destination: overrides.logDestination });
   const clock = overrides.clock ?? systemClock;
   const metrics = createMetrics();
+  warnDevelopmentFallbacks(config, logger, true);
   const db = openDatabase(config, logger);
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   const closeAll = async () => {
@@ -259,8 +276,9 @@ export async function startService(config: Config, overrides: ServiceOverrides =
 }
 
 /** Runs `work` with a database (and a logger), closing it afterwards. */
-async function withDatabase<T>(config: Config, work: (db: Database, logger: Logger) => Promise<T>): Promise<T> {
+async function withDatabase<T>(config: Config, work: (db: Database, logger: Logger) => Promise<T>, usesKeys = false): Promise<T> {
   const logger = createLogger({ level: config.LOG_LEVEL, nodeEnv: config.NODE_ENV, destination: process.stderr });
+  warnDevelopmentFallbacks(config, logger, usesKeys);
   const db = openDatabase(config, logger);
   try {
     if (config.migrateOnStart) await migrateUp(db.knex);
@@ -274,6 +292,7 @@ const print = (value: unknown): void => {
   process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
 };
 
+/** The commands, wired to the configuration. */
 function cliHandlers(config: Config): CliHandlers {
   return {
     async serve() {
@@ -310,7 +329,7 @@ function cliHandlers(config: Config): CliHandlers {
         const nats = natsConnector(config, logger);
         try {
           const store = new OutboxStore(db.knex);
-          const result = await outboxRelay(config, store, nats, createMetrics(), logger).flush();
+          const result = await outboxRelay(config, store, nats, createMetrics(), logger).flush(FLUSH_NATS_WAIT_MS);
           const stats = await store.stats();
           print({ ...result, ...stats });
           return result.failed > 0 || stats.dead > 0 ? ExitCode.Failure : ExitCode.Ok;
@@ -321,10 +340,9 @@ function cliHandlers(config: Config): CliHandlers {
     outboxStats: () => withDatabase(config, async (db) => print(await new OutboxStore(db.knex).stats())),
     outboxRetryDead: () => withDatabase(config, async (db) => print({ requeued: await new OutboxStore(db.knex).retryDead() })),
     keysList: () =>
-      withDatabase(config, async (db, logger) => {
-        const { store } = keyParts(config, db, logger, systemClock);
+      withDatabase(config, async (db) => {
         const now = new Date();
-        const keys = await store.list();
+        const keys = await new SigningKeyStore(db.knex).list();
         print(keys.map(({ kid, alg, createdAt, activatesAt, retiresAt, removesAt }) => ({ kid, alg, state: keyState({ activatesAt, retiresAt, removesAt }, now), createdAt, activatesAt, retiresAt, removesAt })));
       }),
     keysRotate: () =>
@@ -338,7 +356,7 @@ function cliHandlers(config: Config): CliHandlers {
           process.stderr.write(`identity: ${error.message}\n`);
           return ExitCode.Failure;
         }
-      }),
+      }, true),
     config: () => Promise.resolve(print(describeConfig(config))),
     seed: (users, batchSize) =>
       withDatabase(config, async (db) => {
@@ -357,27 +375,25 @@ function cliHandlers(config: Config): CliHandlers {
   };
 }
 
-/** The `identity` command: parse the environment (exit 2 when invalid), then the arguments. */
+/**
+ * The `identity` command. The environment is read when a command runs, not before, so
+ * `--help` works whatever it holds; an invalid one exits 2 naming every bad variable.
+ */
 export async function main(argv: readonly string[]): Promise<void> {
   const major = Number(process.versions.node.split('.')[0]);
   if (major < MIN_NODE_MAJOR) {
     process.stderr.write(`identity: Node.js ${MIN_NODE_MAJOR} or newer is required, this is ${process.versions.node} (run it through npm, which uses the node package)\n`);
     process.exit(ExitCode.Failure);
   }
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`identity: ${error.message}\n`);
-    process.exit(ExitCode.Usage);
-  }
-  const program = buildProgram(cliHandlers(config), (code) => {
-    process.exitCode = code;
-  });
+  // A finished command exits at once: a NATS client still trying to connect would keep it alive.
+  const program = buildProgram(() => cliHandlers(loadConfig()), (code) => process.exit(code));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`identity: ${error.message}\n`);
+      process.exit(ExitCode.Usage);
+    }
     const code = (error as { exitCode?: number }).exitCode;
     if (typeof code === 'number') process.exit(code);
     process.stderr.write(`identity: ${error instanceof Error ? error.message : String(error)}\n`);

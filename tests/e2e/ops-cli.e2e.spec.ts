@@ -155,13 +155,22 @@ describe('usage and help', () => {
     if (args.length === 0) expect(result.stdout).toMatch(/Exit codes: 0 .*, 1 .*, 2 /);
   });
 
+  it('`--help` works even when the environment is invalid: configuration is read only to run a command', async () => {
+    const help = await runCli(['keys', '--help'], { ...base, BCRYPT_COST: '9' }, 30_000);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toContain('Usage: identity keys');
+    const run = await runCli(['keys', 'list'], { ...base, BCRYPT_COST: '9' }, 30_000);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('BCRYPT_COST');
+  });
+
   // The same commander program, in-process, for every command (main() exits with the code it throws).
   it.each(named(COMMANDS))('`identity %s --help` ends with exit code 0 and runs nothing', async (_title, args) => {
     const ran: string[] = [];
     const handlers = new Proxy({} as CliHandlers, { get: (_target, name) => () => Promise.resolve(void ran.push(String(name))) });
     const written = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
-      const error = await buildProgram(handlers, () => undefined)
+      const error = await buildProgram(() => handlers, () => undefined)
         .parseAsync([...args, '--help'], { from: 'user' })
         .then(() => undefined, (e: unknown) => e as CommanderError);
       expect(error?.exitCode).toBe(0);
@@ -177,7 +186,7 @@ describe('usage and help', () => {
     const handlers = new Proxy({} as CliHandlers, { get: (_target, name) => () => Promise.resolve(void ran.push(String(name))) });
     const written = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      const error = await buildProgram(handlers, () => undefined)
+      const error = await buildProgram(() => handlers, () => undefined)
         .parseAsync(args, { from: 'user' })
         .then(() => undefined, (e: unknown) => e as CommanderError);
       expect(error?.exitCode).toBe(2);

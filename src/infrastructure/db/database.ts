@@ -27,7 +27,6 @@ export function openDatabase(config: DatabaseConfig, logger: Logger): Database {
   }
   const dir = resolve(config.DATA_DIR);
   const unlock = lockDataDir(dir);
-  logger.warn({ dataDir: dir }, 'DATABASE_URL is not set: using the embedded PGlite database, for development only');
   const knex = knexFactory({ client: ClientPgLite, connection: { filename: join(dir, 'pgdata') }, log: knexLog(logger) });
   return {
     knex,

@@ -95,9 +95,12 @@ export class OutboxRelay {
     );
   }
 
-  /** `identity outbox flush`: publish everything publishable once, waiting for NATS if needed. */
-  async flush(): Promise<FlushResult> {
-    const js = await this.deps.nats.whenReady();
+  /** `identity outbox flush`: publish everything publishable once, waiting up to `waitForNatsMs` for NATS. */
+  async flush(waitForNatsMs: number): Promise<FlushResult> {
+    const timeout = sleep(waitForNatsMs, undefined, { ref: false }).then(() => {
+      throw new Error(`NATS did not become ready within ${waitForNatsMs / 1000} s`);
+    });
+    const js = await Promise.race([this.deps.nats.whenReady(), timeout]);
     const failed = new Set<string>();
     let published = 0;
     for (;;) {

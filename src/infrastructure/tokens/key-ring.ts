@@ -44,7 +44,6 @@ export class KeyRing {
 
   /** Loads the keys, creating the first one on a new database, and keeps them fresh. */
   async start(): Promise<void> {
-    await this.manager.ensureSigningKey(this.options.clock.now());
     await this.refresh();
     this.assertSignable();
     this.timer = setInterval(() => {
@@ -61,6 +60,9 @@ export class KeyRing {
 
   async refresh(): Promise<void> {
     const now = this.options.clock.now();
+    // On a new database, and on one whose keys were lost (say, migrations rolled back and
+    // applied again under a running service), the first replica to get here makes a key.
+    await this.manager.ensureSigningKey(now);
     const rotated = await this.manager.rotateIfDue(now);
     if (rotated !== undefined) this.options.logger.info({ kid: rotated.kid, activatesAt: rotated.activatesAt }, 'signing key rotated automatically');
     await this.store.deleteRemoved(now);

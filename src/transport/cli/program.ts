@@ -29,7 +29,10 @@ const positiveInt = (value: string): number => {
 };
 
 /** The `identity` command line; a command's promise resolves to the process exit code. */
-export function buildProgram(handlers: CliHandlers, setExitCode: (code: number) => void): Command {
+export function buildProgram(handlersFor: () => CliHandlers, setExitCode: (code: number) => void): Command {
+  // Built only when a command runs: help and usage errors need no configuration.
+  let built: CliHandlers | undefined;
+  const handlers = () => (built ??= handlersFor());
   const done = (code = ExitCode.Ok as number) => setExitCode(code);
   const program = new Command('identity')
     .description('Identity service: RegisterUser, Authenticate and VerifyToken over gRPC/Connect, with an outbox to NATS JetStream.')
@@ -40,31 +43,31 @@ export function buildProgram(handlers: CliHandlers, setExitCode: (code: number) 
     });
 
   program.command('serve', { isDefault: true }).description('serve the API and admin ports, and run the outbox relay').action(async () => {
-    await handlers.serve();
+    await handlers().serve();
   });
 
   program
     .command('migrate')
     .description('apply (up), roll back the last batch of (down) or list (status) database migrations')
     .addArgument(new Command().createArgument('[direction]', 'up, down or status').choices(['up', 'down', 'status']).default('up'))
-    .action(async (direction: 'up' | 'down' | 'status') => done(void (await handlers.migrate(direction))));
+    .action(async (direction: 'up' | 'down' | 'status') => done(void (await handlers().migrate(direction))));
 
   const outbox = program.command('outbox').description('inspect and drive the event outbox');
   outbox
     .command('flush')
     .description('publish every pending event now; exits 1 if any is left failing')
-    .action(async () => done(await handlers.outboxFlush()));
-  outbox.command('stats').description('pending and dead-lettered events, and the oldest pending age').action(async () => done(void (await handlers.outboxStats())));
-  outbox.command('retry-dead').description('put dead-lettered events back in line').action(async () => done(void (await handlers.outboxRetryDead())));
+    .action(async () => done(await handlers().outboxFlush()));
+  outbox.command('stats').description('pending and dead-lettered events, and the oldest pending age').action(async () => done(void (await handlers().outboxStats())));
+  outbox.command('retry-dead').description('put dead-lettered events back in line').action(async () => done(void (await handlers().outboxRetryDead())));
 
   const keys = program.command('keys').description('manage token signing keys');
-  keys.command('list').description('signing keys with their states and times').action(async () => done(void (await handlers.keysList())));
+  keys.command('list').description('signing keys with their states and times').action(async () => done(void (await handlers().keysList())));
   keys
     .command('rotate')
     .description('publish a new key now; it signs after KEY_PUBLISH_LEAD_SECONDS, when the current one retires')
-    .action(async () => done(await handlers.keysRotate()));
+    .action(async () => done(await handlers().keysRotate()));
 
-  program.command('config').description('print the effective configuration, secrets masked').action(async () => done(void (await handlers.config())));
+  program.command('config').description('print the effective configuration, secrets masked').action(async () => done(void (await handlers().config())));
 
   const dev = program.command('dev').description('development and benchmarking helpers');
   dev
@@ -72,7 +75,7 @@ export function buildProgram(handlers: CliHandlers, setExitCode: (code: number) 
     .description('insert many users fast (one precomputed hash, batched inserts); not for production')
     .addOption(new Option('--users <n>', 'how many users').argParser(positiveInt).makeOptionMandatory())
     .addOption(new Option('--batch <n>', 'rows per insert').argParser(positiveInt).default(5_000))
-    .action(async (options: { users: number; batch: number }) => done(void (await handlers.seed(options.users, options.batch))));
+    .action(async (options: { users: number; batch: number }) => done(void (await handlers().seed(options.users, options.batch))));
 
   return program;
 }
