@@ -1,0 +1,69 @@
+import { pick, type BenchContext } from '../lib/context.js';
+import { createDatabase } from '../lib/database.js';
+import { errorCount, errorText, jobNotes } from '../lib/notes.js';
+import { limitRow, ratioRow, type ResultRow } from '../lib/report.js';
+import { seedDatabase } from '../lib/seed.js';
+import { startScenarioService } from '../lib/service.js';
+import { mintTokens } from '../lib/tokens.js';
+import { rawCompareRate } from './authenticate.js';
+
+const SETTINGS = {
+  full: { users: 10_000, tokens: 20_000, verifyPerSecond: 500, warmupMs: 3_000, durationMs: 15_000 },
+  quick: { users: 2_000, tokens: 5_000, verifyPerSecond: 500, warmupMs: 1_500, durationMs: 6_000 },
+};
+
+/**
+ * VerifyToken at a fixed rate, distinct tokens (so mostly real verifications), while
+ * Authenticate keeps every hashing thread busy: bcrypt must not delay token checks, and
+ * token checks must not slow logins below the raw compare rate measured right after.
+ */
+export async function mixed(ctx: BenchContext): Promise<ResultRow[]> {
+  const settings = pick(ctx, SETTINGS);
+  const db = await createDatabase(ctx.adminDatabaseUrl, ctx.scope);
+  const users = await seedDatabase(db, settings.users, ctx.bcryptCost);
+  const service = await startScenarioService(ctx, db);
+  const tokens = await mintTokens(service, db, settings.tokens);
+  const concurrency = ctx.hashWorkers + 2;
+  ctx.log(`service: VerifyToken ${settings.verifyPerSecond}/s + Authenticate ${concurrency} in flight, ${settings.durationMs / 1000} s`);
+  const result = await ctx.loadgen.run({
+    jobs: [
+      { label: 'VerifyToken', target: service.target, request: { rpc: 'VerifyToken', tokens }, load: { kind: 'open', ratePerSecond: settings.verifyPerSecond } },
+      {
+        label: 'Authenticate',
+        target: service.target,
+        request: { rpc: 'Authenticate', users: { emailPrefix: users.emailPrefix, count: users.count, order: 'random' }, password: users.password },
+        load: { kind: 'closed', concurrency },
+      },
+    ],
+    warmupMs: settings.warmupMs,
+    durationMs: settings.durationMs,
+  });
+  await service.stop();
+  const [verify, login] = [result.jobs[0]!, result.jobs[1]!];
+  const raw = await rawCompareRate(ctx, ctx.hashWorkers, settings.warmupMs, settings.durationMs);
+  return [
+    limitRow({
+      scenario: 'mixed',
+      measure: `VerifyToken p99 at ${settings.verifyPerSecond}/s during login saturation`,
+      service: { value: verify.latency.p99, unit: 'ms' },
+      limit: 5,
+      notes: `${jobNotes(verify, { client: result.clientCpuShare })}; client start lag max ${(verify.maxStartLagMs ?? 0).toFixed(1)} ms`,
+    }),
+    {
+      scenario: 'mixed',
+      measure: 'VerifyToken errors during login saturation',
+      service: { value: errorCount(verify), unit: 'n' },
+      target: '= 0',
+      pass: errorCount(verify) === 0,
+      notes: errorText(verify),
+    },
+    ratioRow({
+      scenario: 'mixed',
+      measure: 'Authenticate throughput during VerifyToken load',
+      service: { value: login.throughput, unit: '/s' },
+      baseline: { value: raw, unit: '/s', label: `compare ×${ctx.hashWorkers} thread` },
+      minRatio: 0.9,
+      notes: jobNotes(login),
+    }),
+  ];
+}
