@@ -43,7 +43,6 @@ import { JwtVerifier } from './infrastructure/tokens/jwt-verifier.js';
 import { SigningKeyStore } from './infrastructure/tokens/signing-key.store.js';
 import { buildProgram, ExitCode, type CliHandlers } from './transport/cli/program.js';
 import { deadlineInterceptor } from './transport/connect/interceptors/deadline.interceptor.js';
-import { errorMappingInterceptor } from './transport/connect/interceptors/error-mapping.interceptor.js';
 import { observeInterceptor } from './transport/connect/interceptors/observe.interceptor.js';
 import { reportInvalidUtf8AsBadField, strictJsonTextDecoder } from './transport/connect/invalid-utf8.js';
 import { requestContextValues } from './transport/connect/request-context.js';
@@ -233,7 +232,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       shutdownSignal: shutdownSignal.signal,
       jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
       contextValues: requestContextValues(config.TRUST_PROXY),
-      interceptors: [observeInterceptor(logger, metrics), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)],
+      interceptors: [observeInterceptor(logger, metrics), deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)],
     });
     const api = new ApiServer({
       handler,

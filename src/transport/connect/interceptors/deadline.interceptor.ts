@@ -5,23 +5,29 @@ import { kRequestSignal } from '../request-context.js';
  * Bounds every unary call by the server's request timeout as well as the caller's deadline.
  * The combined signal reaches the use cases, which stop their work (and roll back) when it
  * fires; the race answers the caller at that moment rather than when the work notices.
+ * One controller and one timer per call, both released when the call ends: this runs on
+ * every request, so it avoids AbortSignal.any/timeout and their lingering listeners.
  */
 export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
   return (next) => async (req) => {
     if (req.stream) return next(req);
-    const timeout = AbortSignal.timeout(requestTimeoutMs);
-    const signal = AbortSignal.any([req.signal, timeout]);
-    req.contextValues.set(kRequestSignal, signal);
-    signal.throwIfAborted();
-    const aborted = new Promise<never>((_, reject) => {
-      signal.addEventListener('abort', () => reject(reasonOf(signal, timeout)), { once: true });
-    });
-    return Promise.race([next(req), aborted]);
+    if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
+    const controller = new AbortController();
+    let reject: (error: ConnectError) => void = () => undefined;
+    const stopped = new Promise<never>((_, fail) => (reject = fail));
+    const stop = (error: ConnectError) => {
+      controller.abort(error);
+      reject(error);
+    };
+    const onCallerGone = () => stop(ConnectError.from(req.signal.reason, Code.Canceled));
+    const timer = setTimeout(() => stop(new ConnectError('the request took longer than the server allows', Code.DeadlineExceeded)), requestTimeoutMs);
+    req.signal.addEventListener('abort', onCallerGone, { once: true });
+    req.contextValues.set(kRequestSignal, controller.signal);
+    try {
+      return await Promise.race([next(req), stopped]);
+    } finally {
+      clearTimeout(timer);
+      req.signal.removeEventListener('abort', onCallerGone);
+    }
   };
-}
-
-function reasonOf(signal: AbortSignal, timeout: AbortSignal): ConnectError {
-  if (signal.reason instanceof ConnectError) return signal.reason;
-  if (timeout.aborted) return new ConnectError('the request took longer than the server allows', Code.DeadlineExceeded);
-  return new ConnectError('the request was cancelled', Code.Canceled);
 }
