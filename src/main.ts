@@ -29,6 +29,7 @@ import { createLogger } from './infrastructure/observability/logger.js';
 import { createMetrics, type Metrics } from './infrastructure/observability/metrics.js';
 import { PinoAuditLog } from './infrastructure/observability/pino-audit-log.js';
 import { Readiness } from './infrastructure/observability/readiness.js';
+import { OutboxCommitListener } from './infrastructure/outbox/outbox-commit-listener.js';
 import { OutboxRelay } from './infrastructure/outbox/outbox-relay.js';
 import { OutboxStore } from './infrastructure/outbox/outbox.store.js';
 import { PgLoginThrottle, noLoginThrottle } from './infrastructure/throttle/pg-login-throttle.js';
@@ -171,6 +172,13 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     const nats = config.OUTBOX_RELAY ? natsConnector(config, logger) : undefined;
     const relay = nats && outboxRelay(config, outboxStore, nats, metrics, logger);
     if (nats !== undefined) cleanups.push(() => nats.close());
+    // Commits in other replicas (or other writers) wake this relay too; the embedded database
+    // has no other process, and its commits wake the relay in-process.
+    const listener =
+      relay && config.DATABASE_URL !== undefined
+        ? new OutboxCommitListener({ connectionString: config.DATABASE_URL, onCommit: () => relay.wake(), logger })
+        : undefined;
+    if (listener !== undefined) cleanups.push(() => listener.stop());
     // A stream we cannot use stops start-up here; NATS merely unreachable does not.
     await nats?.whenStarted();
 
@@ -246,6 +254,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     const adminAddress = await admin.listen(config.ADMIN_PORT, config.HOST);
     cleanups.push(() => admin.close());
     relay?.start();
+    listener?.start();
     logger.info({ port: apiAddress.port, adminPort: adminAddress.port, relay: relay !== undefined }, 'identity service started');
 
     let stopping: Promise<void> | undefined;

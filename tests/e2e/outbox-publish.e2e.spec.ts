@@ -126,6 +126,19 @@ describe('waking the relay', () => {
     expect(fromBinary(UserRegisteredSchema, message!.data).userId).toBe(user!.id);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
+
+  it('publishes rows another process committed right away too (NOTIFY on commit), not at the next poll', async () => {
+    await using own = await createTestDatabase();
+    const local = { ...testEnv(own, { OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '60000' }) };
+    streams.add(local['NATS_STREAM']!);
+    await using _instance = await startTestService(local);
+    await waitUntil(async () => (await streamInfo(NATS_URL, local['NATS_STREAM']!)) !== undefined, 30_000, 'stream not provisioned');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Written on another connection, as another replica or writer would: no in-process wake-up.
+    const [eventId] = await insertOutboxRows(own.knex, 1);
+    const [message] = await waitForMessages(NATS_URL, local['NATS_STREAM']!, 1, 30_000);
+    expect(message!.headers['Nats-Msg-Id']).toBe(eventId);
+  });
 });
 
 describe('stream provisioning', () => {

@@ -67,7 +67,8 @@ export class OutboxRelay {
   private stopping = false;
   private woken = false;
   private wakeUp: (() => void) | undefined;
-  private claimedIds: readonly string[] = [];
+  /** Rows this relay holds a lease on right now, given back on stop. */
+  private readonly claimed = new Set<string>();
   private lastRetention = 0;
 
   constructor(
@@ -90,7 +91,7 @@ export class OutboxRelay {
     this.stopping = true;
     this.wake();
     if (this.running !== undefined) await Promise.race([this.running, sleep(graceMs)]);
-    await this.deps.store.release(this.options.relayId, this.claimedIds).catch((error: unknown) =>
+    await this.deps.store.release(this.options.relayId, [...this.claimed]).catch((error: unknown) =>
       this.deps.logger.warn({ err: error }, 'could not release outbox claims; their lease will expire'),
     );
   }
@@ -101,14 +102,14 @@ export class OutboxRelay {
       throw new Error(`NATS did not become ready within ${waitForNatsMs / 1000} s`);
     });
     const js = await Promise.race([this.deps.nats.whenReady(), timeout]);
+    // Each row is tried once: rows that failed are left out of later claims.
     const failed = new Set<string>();
     let published = 0;
     for (;;) {
-      const batch = await this.runBatch(js, { ignoreBackoff: true, excludeIds: [...failed] });
-      if (batch.transportError !== undefined) throw new Error(`NATS did not accept events: ${batch.transportError}`);
-      published += batch.published;
-      batch.failedIds.forEach((id) => failed.add(id));
-      if (batch.claimed === 0) return { published, failed: failed.size };
+      const drained = await this.drain(js, { ignoreBackoff: true }, failed);
+      if (drained.transportError !== undefined) throw new Error(`NATS did not accept events: ${drained.transportError}`);
+      published += drained.published;
+      if (drained.claimed === 0) return { published, failed: failed.size };
     }
   }
 
@@ -119,12 +120,11 @@ export class OutboxRelay {
       try {
         const js = this.deps.nats.jetstream;
         if (js !== undefined) {
-          const batch = await this.runBatch(js, {});
-          failures = batch.transportError === undefined ? 0 : failures + 1;
-          if (batch.transportError !== undefined) {
-            this.deps.logger.warn({ error: batch.transportError }, 'NATS refused the batch; retrying with backoff');
+          const drained = await this.drain(js, {}, new Set());
+          failures = drained.transportError === undefined ? 0 : failures + 1;
+          if (drained.transportError !== undefined) {
+            this.deps.logger.warn({ error: drained.transportError }, 'NATS refused the batch; retrying with backoff');
           }
-          if (batch.claimed === this.options.batchSize && failures === 0) delay = 0;
         }
         await this.maybeApplyRetention();
       } catch (error) {
@@ -150,18 +150,60 @@ export class OutboxRelay {
     this.woken = false;
   }
 
-  private async runBatch(js: JetStreamClient, claim: Partial<ClaimOptions>): Promise<BatchResult> {
+  /**
+   * Publishes batch after batch while they come full. The next batch is claimed while the
+   * current one is in flight, so the database round trips overlap with publishing instead
+   * of adding to it (the claim leaves the rows in flight alone: they are leased, and later
+   * rows of their aggregates wait for them to be marked). Rows that fail are added to
+   * `failed` and left out of later claims.
+   */
+  private async drain(js: JetStreamClient, claim: Partial<ClaimOptions>, failed: Set<string>): Promise<BatchResult> {
+    let claimed = 0;
+    let published = 0;
+    let rows = await this.claim({ ...claim, excludeIds: [...failed] });
+    while (rows.length > 0) {
+      const full = rows.length === this.options.batchSize && !this.stopping;
+      const next = full ? this.claim({ ...claim, excludeIds: [...failed] }) : Promise.resolve([]);
+      const batch = await this.publishBatch(js, rows).catch(async (error: unknown) => {
+        await this.giveBack(next);
+        throw error;
+      });
+      claimed += batch.claimed;
+      published += batch.published;
+      batch.failedIds.forEach((id) => failed.add(id));
+      if (batch.transportError !== undefined) {
+        await this.giveBack(next);
+        return { claimed, published, failedIds: [...failed], transportError: batch.transportError };
+      }
+      rows = await next;
+    }
+    return { claimed, published, failedIds: [...failed] };
+  }
+
+  private async claim(claim: Partial<ClaimOptions>): Promise<ClaimedEvent[]> {
+    const { relayId, batchSize, leaseSeconds } = this.options;
+    const rows = await this.deps.store.claim({ relayId, limit: batchSize, leaseSeconds, ...claim });
+    rows.forEach((row) => this.claimed.add(row.id));
+    return rows;
+  }
+
+  /** Releases a claim made ahead that will not be published now. */
+  private async giveBack(next: Promise<ClaimedEvent[]>): Promise<void> {
+    const rows = await next.catch(() => []);
+    const ids = rows.map((row) => row.id);
+    await this.deps.store.release(this.options.relayId, ids);
+    ids.forEach((id) => this.claimed.delete(id));
+  }
+
+  private async publishBatch(js: JetStreamClient, rows: readonly ClaimedEvent[]): Promise<BatchResult> {
     const { store, metrics } = this.deps;
-    const { relayId, batchSize, leaseSeconds, maxInFlight } = this.options;
-    const rows = await store.claim({ relayId, limit: batchSize, leaseSeconds, ...claim });
-    if (rows.length === 0) return { claimed: 0, published: 0, failedIds: [] };
-    this.claimedIds = rows.map((row) => row.id);
+    const { relayId, maxInFlight } = this.options;
     const outcomes = await runBounded(rows, maxInFlight, (row) => this.publish(js, row).then(() => undefined, (error: unknown) => error));
     const publishedIds = rows.filter((_, i) => outcomes[i] === undefined).map((row) => row.id);
     await store.markPublished(publishedIds);
     metrics.outboxPublished.inc(publishedIds.length);
     const failed = rows.flatMap((row, i) => (outcomes[i] === undefined ? [] : [{ row, error: outcomes[i] }]));
-    this.claimedIds = [];
+    rows.forEach((row) => this.claimed.delete(row.id));
     if (failed.length === 0) return { claimed: rows.length, published: publishedIds.length, failedIds: [] };
     // NATS's failures say nothing about the rows, even when others of the batch got through
     // (NATS went down mid-batch): they go back without an attempt counted.
