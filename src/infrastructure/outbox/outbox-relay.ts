@@ -151,32 +151,39 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes batch after batch while they come full. The next batch is claimed while the
-   * current one is in flight, so the database round trips overlap with publishing instead
-   * of adding to it (the claim leaves the rows in flight alone: they are leased, and later
-   * rows of their aggregates wait for them to be marked). Rows that fail are added to
-   * `failed` and left out of later claims.
+   * Publishes batch after batch while they come full. While one batch is in flight the next
+   * is claimed, and the previous one's marks are written, so database round trips overlap
+   * with publishing instead of adding to it. This is safe for order: the rows of a batch are
+   * leased until marked, and later rows of their aggregates wait for those marks. Rows that
+   * fail are added to `failed` and left out of later claims.
    */
   private async drain(js: JetStreamClient, claim: Partial<ClaimOptions>, failed: Set<string>): Promise<BatchResult> {
     let claimed = 0;
     let published = 0;
+    let settling = Promise.resolve();
+    let settleError: Error | undefined;
     let rows = await this.claim({ ...claim, excludeIds: [...failed] });
-    while (rows.length > 0) {
+    while (rows.length > 0 && settleError === undefined) {
       const full = rows.length === this.options.batchSize && !this.stopping;
       const next = full ? this.claim({ ...claim, excludeIds: [...failed] }) : Promise.resolve([]);
-      const batch = await this.publishBatch(js, rows).catch(async (error: unknown) => {
-        await this.giveBack(next);
-        throw error;
-      });
-      claimed += batch.claimed;
-      published += batch.published;
-      batch.failedIds.forEach((id) => failed.add(id));
-      if (batch.transportError !== undefined) {
-        await this.giveBack(next);
-        return { claimed, published, failedIds: [...failed], transportError: batch.transportError };
+      const verdict = judge(rows, await this.publishAll(js, rows));
+      // Marks are written in batch order; after a failed write the rest are left to their leases.
+      settling = settling
+        .then(() => (settleError === undefined ? this.settle(verdict) : undefined))
+        .catch((error: unknown) => {
+          settleError ??= error instanceof Error ? error : new Error(String(error));
+        });
+      claimed += rows.length;
+      published += verdict.publishedIds.length;
+      verdict.rowFailures.forEach(({ row }) => failed.add(row.id));
+      if (verdict.transportError !== undefined) {
+        await Promise.all([settling, this.giveBack(next)]);
+        return { claimed, published, failedIds: [...failed], transportError: verdict.transportError };
       }
       rows = await next;
     }
+    await settling;
+    if (settleError !== undefined) throw settleError;
     return { claimed, published, failedIds: [...failed] };
   }
 
@@ -195,29 +202,22 @@ export class OutboxRelay {
     ids.forEach((id) => this.claimed.delete(id));
   }
 
-  private async publishBatch(js: JetStreamClient, rows: readonly ClaimedEvent[]): Promise<BatchResult> {
+  /** Publishes every row with at most OUTBOX_MAX_IN_FLIGHT in flight; each outcome is undefined (acked) or the error. */
+  private publishAll(js: JetStreamClient, rows: readonly ClaimedEvent[]): Promise<unknown[]> {
+    return runBounded(rows, this.options.maxInFlight, (row) => this.publish(js, row).then(() => undefined, (error: unknown) => error));
+  }
+
+  /** Writes a batch's outcome: published rows marked, NATS's failures released uncounted, the rows' own failures counted. */
+  private async settle(verdict: Verdict): Promise<void> {
     const { store, metrics } = this.deps;
-    const { relayId, maxInFlight } = this.options;
-    const outcomes = await runBounded(rows, maxInFlight, (row) => this.publish(js, row).then(() => undefined, (error: unknown) => error));
-    const publishedIds = rows.filter((_, i) => outcomes[i] === undefined).map((row) => row.id);
-    await store.markPublished(publishedIds);
-    metrics.outboxPublished.inc(publishedIds.length);
-    const failed = rows.flatMap((row, i) => (outcomes[i] === undefined ? [] : [{ row, error: outcomes[i] }]));
-    rows.forEach((row) => this.claimed.delete(row.id));
-    if (failed.length === 0) return { claimed: rows.length, published: publishedIds.length, failedIds: [] };
-    // NATS's failures say nothing about the rows, even when others of the batch got through
-    // (NATS went down mid-batch): they go back without an attempt counted.
-    const transport = failed.filter(({ error }) => isTransportFailure(error));
-    const rowFailures = failed.filter(({ error }) => !isTransportFailure(error));
-    const transportMessage = transport.length > 0 ? describe(transport[0]?.error) : undefined;
-    if (transportMessage !== undefined) {
-      metrics.outboxPublishErrors.inc({ kind: 'transport' }, transport.length);
-      await store.release(relayId, transport.map(({ row }) => row.id), transportMessage);
+    await store.markPublished(verdict.publishedIds);
+    metrics.outboxPublished.inc(verdict.publishedIds.length);
+    if (verdict.transport.length > 0) {
+      metrics.outboxPublishErrors.inc({ kind: 'transport' }, verdict.transport.length);
+      await store.release(this.options.relayId, verdict.transport.map(({ row }) => row.id), describe(verdict.transport[0]?.error));
     }
-    if (rowFailures.length > 0) await store.markFailed(rowFailures.map(({ row, error }) => this.rowFailure(row, error)));
-    const failedIds = rowFailures.map(({ row }) => row.id);
-    const allTransport = publishedIds.length === 0 && rowFailures.length === 0;
-    return { claimed: rows.length, published: publishedIds.length, failedIds, ...(allTransport && { transportError: transportMessage }) };
+    if (verdict.rowFailures.length > 0) await store.markFailed(verdict.rowFailures.map(({ row, error }) => this.rowFailure(row, error)));
+    verdict.rows.forEach((row) => this.claimed.delete(row.id));
   }
 
   private async publish(js: JetStreamClient, row: ClaimedEvent): Promise<void> {
@@ -260,6 +260,31 @@ export class OutboxRelay {
     }
     if (deleted > 0) this.deps.logger.info({ deleted }, 'outbox retention deleted published events');
   }
+}
+
+interface Failure {
+  readonly row: ClaimedEvent;
+  readonly error: unknown;
+}
+
+interface Verdict {
+  readonly rows: readonly ClaimedEvent[];
+  readonly publishedIds: readonly string[];
+  /** Failures of the rows themselves: an attempt counts. */
+  readonly rowFailures: readonly Failure[];
+  /** NATS's failures say nothing about the rows, even when others of the batch got through: no attempt counts. */
+  readonly transport: readonly Failure[];
+  /** Set when nothing got through and NATS is to blame: the relay backs off as a whole. */
+  readonly transportError?: string;
+}
+
+function judge(rows: readonly ClaimedEvent[], outcomes: readonly unknown[]): Verdict {
+  const failures = rows.flatMap((row, i) => (outcomes[i] === undefined ? [] : [{ row, error: outcomes[i] }]));
+  const transport = failures.filter(({ error }) => isTransportFailure(error));
+  const rowFailures = failures.filter(({ error }) => !isTransportFailure(error));
+  const publishedIds = rows.filter((_, i) => outcomes[i] === undefined).map((row) => row.id);
+  const blameNats = publishedIds.length === 0 && rowFailures.length === 0 && transport.length > 0;
+  return { rows, publishedIds, rowFailures, transport, ...(blameNats && { transportError: describe(transport[0]?.error) }) };
 }
 
 function toNatsHeaders(values: Record<string, string>): MsgHdrs {
