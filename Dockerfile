@@ -19,7 +19,12 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime: no compiler, no dev dependencies, no sources, no secrets, not root ----
 FROM node:24-slim AS runtime
+# V8 sizes its heap from the machine's memory and, under load, keeps far more than the live
+# set (measured: ~370 MB RSS at ~1,400 VerifyToken/s, ~40 MB of it live). These bounds keep
+# the process near 160 MB at the same rate with no loss of throughput (bench/ uses them too);
+# raise them with NODE_OPTIONS for a larger container.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=8" \
     PORT=50051 \
     ADMIN_PORT=9464 \
     DATA_DIR=/app/data

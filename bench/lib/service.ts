@@ -64,6 +64,9 @@ export async function startService(options: ServiceOptions, nats: BenchNats, sco
     BCRYPT_COST: String(options.bcryptCost),
     HASH_WORKERS: String(options.hashWorkers),
     SHUTDOWN_GRACE_SECONDS: '5',
+    // The heap settings of the container image (Dockerfile), for the compiled service it runs;
+    // under tsx the loader's own memory would not fit in them.
+    ...(options.compiledEntry !== undefined && { NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=8' }),
     ...options.env,
   };
   nats.deleteWithScope(env['NATS_STREAM']!, scope);
