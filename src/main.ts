@@ -78,6 +78,8 @@ const THROTTLE_CLEANUP_MS = 5 * 60_000;
 const HEALTH_MONITOR_MS = 2_000;
 const DUPLICATE_SIGNAL_MS = 1_000;
 const FLUSH_NATS_WAIT_MS = 30_000;
+/** No statement of a request comes near this; migrations (run by `migrate`) may, and get none. */
+const SERVE_STATEMENT_TIMEOUT_MS = 15_000;
 /** How long before the end of the grace time calls still running are told to stop, so their answers get out. */
 const ANSWER_LEFTOVERS_MS = 1_000;
 
@@ -152,7 +154,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const clock = overrides.clock ?? systemClock;
   const metrics = createMetrics();
   warnDevelopmentFallbacks(config, logger, true);
-  const db = openDatabase(config, logger);
+  const db = openDatabase(config, logger, SERVE_STATEMENT_TIMEOUT_MS);
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
@@ -236,7 +238,6 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     const handler = connectNodeAdapter({
       routes: routes({ useCases, readiness }),
       readMaxBytes: config.MAX_MESSAGE_BYTES,
-      maxTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
       shutdownSignal: shutdownSignal.signal,
       jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
       contextValues: requestContextValues(config.TRUST_PROXY),

@@ -98,7 +98,7 @@ describe('KnexUserRepository on PostgreSQL', () => {
     const newHash = '$2b$12$zyxwvutsrqponmlkjihgfeJ0l7m1cN8Zq1o9O8y1Yx3QeV8cX1Wvi';
     const later = new Date('2024-06-01T12:00:00.456Z');
     const rehashed = user.withPasswordHash(PasswordHash.fromTrusted(newHash), later);
-    await repository.update(rehashed);
+    expect(await repository.update(rehashed, user.updatedAt)).toBe(true);
 
     let found = await repository.findById(user.id);
     expect(found?.passwordHash.reveal()).toBe(newHash);
@@ -115,16 +115,39 @@ describe('KnexUserRepository on PostgreSQL', () => {
       createdAt: user.createdAt,
       updatedAt: new Date('2024-07-01T00:00:00.000Z'),
     });
-    await repository.update(disabled);
+    expect(await repository.update(disabled, rehashed.updatedAt)).toBe(true);
     found = await repository.findByEmail(user.email.key);
     expect(found?.status).toBe(UserStatus.Disabled);
     expect(found?.isActive).toBe(false);
     expect(found?.firstName.value).toBe('Annie');
   });
 
-  it('refuses to update a user that was never saved', async () => {
-    await expect(repository.update(newUser(unique('ghost')))).rejects.toThrow(/does not exist/);
-    expect(await rowsWithKey(email(unique('ghost')).key)).toBe(0);
+  it('writes nothing for a user that was never saved', async () => {
+    const ghost = newUser(unique('ghost'));
+    expect(await repository.update(ghost, ghost.updatedAt)).toBe(false);
+    expect(await rowsWithKey(ghost.email.key)).toBe(0);
+  });
+
+  it('never overwrites a change made since the user was read (optimistic concurrency)', async () => {
+    const user = newUser(unique('race'));
+    await repository.save(user);
+    const disabledMeanwhile = User.restore({
+      id: user.id,
+      email: user.email,
+      firstName: user.firstName,
+      lastName: user.lastName,
+      passwordHash: user.passwordHash,
+      status: UserStatus.Disabled,
+      createdAt: user.createdAt,
+      updatedAt: new Date(user.updatedAt.getTime() + 1_000),
+    });
+    expect(await repository.update(disabledMeanwhile, user.updatedAt)).toBe(true);
+    // A rehash based on the copy read before the disable must not re-activate the user.
+    const staleRehash = user.withPasswordHash(PasswordHash.fromTrusted('$2b$12$stale'), new Date(user.updatedAt.getTime() + 2_000));
+    expect(await repository.update(staleRehash, user.updatedAt)).toBe(false);
+    const found = await repository.findById(user.id);
+    expect(found?.status).toBe(UserStatus.Disabled);
+    expect(found?.passwordHash.reveal()).toBe(user.passwordHash.reveal());
   });
 });
 

@@ -7,6 +7,7 @@ import { emailKey } from '../../domain/identity/value-objects/email.value-object
 import { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
 import { err, ok, type Result } from '../../domain/shared/result.js';
 import { isValidUnicode, utf8Length } from '../../domain/shared/text.js';
+import { OverloadedError, ServiceUnavailableError } from '../application.errors.js';
 import { requireValid } from '../field-validation.js';
 import type { AuditLog } from '../ports/audit-log.port.js';
 import type { Clock } from '../ports/clock.port.js';
@@ -71,8 +72,8 @@ export class Authenticate {
 
   /**
    * Looks the user up and compares the password: one comparison whether or not the user
-   * exists. An attempt that ends without a verdict (overload, deadline) is not held against
-   * the caller.
+   * exists. An attempt that ended before any comparison ran (hashing queue full, database
+   * down) is not held against the caller; one cut short by its deadline is, as bcrypt ran.
    */
   private async checkPassword(keys: AttemptKeys, password: PlainPassword, signal?: AbortSignal) {
     const { users, hasher, throttle } = this.deps;
@@ -80,18 +81,29 @@ export class Authenticate {
       const user = await users.findByEmail(keys.emailKey);
       return { user, matches: await hasher.verify(password, user?.passwordHash, signal) };
     } catch (error) {
-      await throttle.abandoned(keys).catch(() => undefined);
+      if (error instanceof OverloadedError || error instanceof ServiceUnavailableError) {
+        await throttle.abandoned(keys).catch(() => undefined);
+      }
       throw error;
     }
   }
 
-  /** A hash made at a lower cost than configured is replaced while the password is at hand. */
+  /**
+   * A hash made at a lower cost than configured is replaced while the password is at hand.
+   * Best effort: the login already succeeded, so a busy hasher only postpones the upgrade to a
+   * later login, and a user changed meanwhile (disabled, say) is left as it now is.
+   */
   private async upgradeHash(user: User, password: PlainPassword, signal?: AbortSignal): Promise<User> {
     const { hasher, uow, clock } = this.deps;
     if (!hasher.needsRehash(user.passwordHash)) return user;
-    const updated = user.withPasswordHash(await hasher.hash(password, signal), clock.now());
-    await uow.run((scope) => scope.users.update(updated), signal);
-    return updated;
+    try {
+      const updated = user.withPasswordHash(await hasher.hash(password, signal), clock.now());
+      const written = await uow.run((scope) => scope.users.update(updated, user.updatedAt), signal);
+      return written ? updated : user;
+    } catch (error) {
+      if (error instanceof OverloadedError) return user;
+      throw error;
+    }
   }
 }
 

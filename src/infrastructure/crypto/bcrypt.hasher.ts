@@ -70,27 +70,36 @@ export class BcryptHasher implements PasswordHasher {
     return this.pool.close();
   }
 
-  private async run(task: Task, signal?: AbortSignal): Promise<unknown> {
+  /**
+   * Queues a job unless the queue is full. An aborted caller stops waiting at once, but the
+   * job is not cancelled: piscina would terminate a worker in the middle of a synchronous hash,
+   * and the thread would go on hashing beside its replacement. So the job runs to its end, and
+   * until then it keeps its place in the count that bounds the queue.
+   */
+  private run(task: Task, signal?: AbortSignal): Promise<unknown> {
     const { metrics, workers, queueMax } = this.options;
     if (this.inFlight - workers >= queueMax) {
       metrics?.hashRejected.inc();
-      throw new OverloadedError();
+      return Promise.reject(new OverloadedError());
     }
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     const { name, ...data } = task;
     const stopTimer = metrics?.hashSeconds.startTimer({ operation: name });
     this.inFlight++;
     metrics?.hashQueueDepth.set(Math.max(0, this.inFlight - workers));
-    try {
-      return await this.pool.run(data, { name, ...(signal && { signal }) });
-    } catch (error) {
-      // piscina rejects a queued task with its own AbortError; the caller wants the deadline's reason.
-      signal?.throwIfAborted();
-      throw error;
-    } finally {
+    const job = this.pool.run(data, { name }).finally(() => {
       this.inFlight--;
       metrics?.hashQueueDepth.set(Math.max(0, this.inFlight - workers));
       stopTimer?.();
-    }
+    });
+    if (signal === undefined) return job;
+    job.catch(() => undefined); // its outcome may go unread once the caller has gone
+    return new Promise((resolve, reject) => {
+      const abandon = () => reject(abortReason(signal));
+      signal.addEventListener('abort', abandon, { once: true });
+      job.then(resolve, reject).finally(() => signal.removeEventListener('abort', abandon));
+    });
   }
 }
+
+const abortReason = (signal: AbortSignal): Error => (signal.reason instanceof Error ? signal.reason : new Error('aborted', { cause: signal.reason }));

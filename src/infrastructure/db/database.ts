@@ -13,21 +13,33 @@ export interface Database {
 
 type DatabaseConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DB_POOL_MAX'>;
 
-/** PostgreSQL when DATABASE_URL is set, otherwise PGlite under DATA_DIR (development only). */
-export function openDatabase(config: DatabaseConfig, logger: Logger): Database {
+/**
+ * PostgreSQL when DATABASE_URL is set, otherwise PGlite under DATA_DIR (development only).
+ * `statementTimeoutMs` bounds every statement (0: none, for migrations and other CLI work).
+ */
+export function openDatabase(config: DatabaseConfig, logger: Logger, statementTimeoutMs = 0): Database {
   if (config.DATABASE_URL !== undefined) {
     const knex = knexFactory({
       client: 'pg',
-      connection: { connectionString: config.DATABASE_URL, application_name: 'identity-service' },
+      connection: {
+        connectionString: config.DATABASE_URL,
+        application_name: 'identity-service',
+        // A stuck statement or a half-open connection must not hold a pooled connection for ever.
+        ...(statementTimeoutMs > 0 && { statement_timeout: statementTimeoutMs }),
+        keepAlive: true,
+      },
       pool: { min: 0, max: config.DB_POOL_MAX, acquireTimeoutMillis: 10_000 },
       acquireConnectionTimeout: 10_000,
+      // Knex would put the SQL with its bound values (hashes, emails) into error messages,
+      // which end up in logs.
+      compileSqlOnError: false,
       log: knexLog(logger),
     });
     return { knex, embedded: false, close: () => knex.destroy() };
   }
   const dir = resolve(config.DATA_DIR);
   const unlock = lockDataDir(dir);
-  const knex = knexFactory({ client: ClientPgLite, connection: { filename: join(dir, 'pgdata') }, log: knexLog(logger) });
+  const knex = knexFactory({ client: ClientPgLite, connection: { filename: join(dir, 'pgdata') }, compileSqlOnError: false, log: knexLog(logger) });
   return {
     knex,
     embedded: true,

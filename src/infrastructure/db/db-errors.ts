@@ -6,11 +6,14 @@ const UNIQUE_VIOLATION = '23505';
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN']);
 
 /**
- * SQLSTATEs that mean the server cannot serve us right now: class 08 is "connection
- * exception"; 57P01-03 are shutdown and start-up; 53300 is too many connections; 3D000 (the
- * database is gone) and class 28 (credentials refused) are outages of the deployment, not bugs.
+ * SQLSTATEs that mean the server cannot serve us right now, so a retry (here or on another
+ * replica) may succeed: class 08 "connection exception"; 57P01-03 shutdown and start-up;
+ * 57014 statement timeout; class 53 insufficient resources (disk, memory, connections);
+ * 25006 read-only transaction (a standby after failover); 40001/40P01 serialization failure
+ * and deadlock; 55P03 lock not available; 3D000 (the database is gone) and class 28
+ * (credentials refused) are outages of the deployment, not bugs.
  */
-const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300|3D000|28...)$/;
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|57014|53...|25006|40001|40P01|55P03|3D000|28...)$/;
 
 const sqlState = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;

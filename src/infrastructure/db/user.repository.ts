@@ -38,11 +38,11 @@ export class KnexUserRepository implements UserRepository {
     });
   }
 
-  update(user: User): Promise<void> {
+  update(user: User, readUpdatedAt: Date): Promise<boolean> {
     return withDbErrors(async () => {
       const { id, created_at: _createdAt, ...changes } = userMapper.toPersistence(user);
-      const count = await this.db('users').where({ id }).update(changes);
-      if (count !== 1) throw new Error(`user ${id} to update does not exist`);
+      const count = await this.db('users').where({ id, updated_at: readUpdatedAt }).update(changes);
+      return count === 1;
     });
   }
 

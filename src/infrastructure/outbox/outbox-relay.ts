@@ -166,6 +166,9 @@ export class OutboxRelay {
     while (rows.length > 0 && settleError === undefined) {
       const full = rows.length === this.options.batchSize && !this.stopping;
       const next = full ? this.claim({ ...claim, excludeIds: [...failed] }) : Promise.resolve([]);
+      // Observed now, awaited after the publish: a claim that fails meanwhile (the database
+      // going away) must not become an unhandled rejection.
+      next.catch(() => undefined);
       const verdict = judge(rows, await this.publishAll(js, rows));
       // Marks are written in batch order; after a failed write the rest are left to their leases.
       settling = settling

@@ -8,5 +8,10 @@ export interface UserRepository {
   existsByEmail(emailKey: string): Promise<boolean>;
   /** Inserts a new user; throws UserAlreadyExistsError when the email key is taken. */
   save(user: User): Promise<void>;
-  update(user: User): Promise<void>;
+  /**
+   * Writes a changed user if its row is as it was read: its updated_at is still
+   * `readUpdatedAt` (optimistic concurrency: a change made meanwhile, say a disable, is never
+   * overwritten). False when nothing was written: the row changed, or is gone.
+   */
+  update(user: User, readUpdatedAt: Date): Promise<boolean>;
 }
