@@ -77,6 +77,7 @@ const MIN_NODE_MAJOR = 24;
 const THROTTLE_CLEANUP_MS = 5 * 60_000;
 const HEALTH_MONITOR_MS = 2_000;
 const DUPLICATE_SIGNAL_MS = 1_000;
+const SHUTDOWN_OVERRUN_MS = 5_000;
 const FLUSH_NATS_WAIT_MS = 30_000;
 /** No statement of a request comes near this; migrations (run by `migrate`) may, and get none. */
 const SERVE_STATEMENT_TIMEOUT_MS = 15_000;
@@ -261,7 +262,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     let stopping: Promise<void> | undefined;
     const shutdown = () =>
       (stopping ??= (async () => {
+        // One deadline for the whole drain: in-flight calls first, then the relay's last batch
+        // (publishing what those calls committed) in whatever time is left.
         const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
+        const deadline = Date.now() + graceMs;
         logger.info({ graceMs }, 'shutting down');
         readiness.startDraining();
         // Calls still running near the end of the grace time are answered UNAVAILABLE (retry
@@ -273,7 +277,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         ).unref();
         await api.close(graceMs);
         clearTimeout(abortLeftovers);
-        await relay?.stop(graceMs);
+        await relay?.stop(Math.max(0, deadline - Date.now()));
         await closeAll();
         logger.info('stopped');
       })());
@@ -316,6 +320,11 @@ function cliHandlers(config: Config): CliHandlers {
           process.exit(ExitCode.Failure);
         }
         firstSignalAt = Date.now();
+        // Should closing NATS or the pool hang past the grace time, do not wait for ever.
+        setTimeout(() => {
+          service.logger.error('shutdown overran the grace time: exiting now');
+          process.exit(ExitCode.Failure);
+        }, service.config.SHUTDOWN_GRACE_SECONDS * 1000 + SHUTDOWN_OVERRUN_MS).unref();
         service.shutdown().then(
           () => process.exit(ExitCode.Ok),
           (error: unknown) => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpc, grpcError, GrpcIdentityClient } from '../helpers/clients.js';
@@ -68,7 +68,7 @@ describe('the embedded PGlite database (no DATABASE_URL)', { timeout: 240_000 },
     expect(warnings[0]!['dataDir']).toBe(dataDir);
     expect(existsSync(join(dataDir, 'pgdata'))).toBe(true);
     // It holds the directory while it runs.
-    expect((await readFile(join(dataDir, 'identity.pid'), 'utf8')).trim()).toBe(String(first.child.pid));
+    expect((await readFile(join(dataDir, 'identity.pid'), 'utf8')).trim()).toBe(`${first.child.pid}@${hostname()}`);
 
     const ready = await fetch(`${first.adminUrl}/readyz`);
     expect(ready.status, await ready.clone().text()).toBe(200);
@@ -100,7 +100,7 @@ describe('the embedded PGlite database (no DATABASE_URL)', { timeout: 240_000 },
     expect(second.stderr).toMatch(/in use/);
     expect(second.stderr).toContain(String(first.child.pid));
     // The first process is untouched and still serves.
-    expect((await readFile(join(dataDir, 'identity.pid'), 'utf8')).trim()).toBe(String(first.child.pid));
+    expect((await readFile(join(dataDir, 'identity.pid'), 'utf8')).trim()).toBe(`${first.child.pid}@${hostname()}`);
     expect((await fetch(`${first.adminUrl}/healthz`)).status).toBe(200);
   });
 
@@ -135,7 +135,7 @@ describe('the embedded PGlite database (no DATABASE_URL)', { timeout: 240_000 },
     expect(existsSync(join(dataDir, 'identity.pid'))).toBe(true); // left behind
 
     const next = await start();
-    expect((await readFile(join(dataDir, 'identity.pid'), 'utf8')).trim()).toBe(String(next.child.pid));
+    expect((await readFile(join(dataDir, 'identity.pid'), 'utf8')).trim()).toBe(`${next.child.pid}@${hostname()}`);
     const client = new GrpcIdentityClient(next.apiUrl);
     try {
       const auth = await client.authenticate({ email: EMAIL, password: PASSWORD });
@@ -144,5 +144,17 @@ describe('the embedded PGlite database (no DATABASE_URL)', { timeout: 240_000 },
       client.close();
     }
     expect(await stop(next)).toEqual({ code: 0, signal: null });
+  });
+
+  it('respects a lock held from another host (a container on a shared volume), naming it', async () => {
+    await writeFile(join(dataDir, 'identity.pid'), '1@another-container');
+    try {
+      const refused = await runCli(['serve'], env, 120_000);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain('another-container');
+      expect(refused.stderr).toContain(dataDir);
+    } finally {
+      await rm(join(dataDir, 'identity.pid'), { force: true });
+    }
   });
 });

@@ -49,6 +49,15 @@ describe('isDatabaseUnavailable', () => {
     ['57P02', 'crash shutdown'],
     ['57P03', 'cannot connect now (starting up)'],
     ['53300', 'too many connections'],
+    ['53100', 'disk full'],
+    ['53200', 'out of memory'],
+    ['57014', 'statement timeout or cancel'],
+    ['25006', 'read-only transaction (a standby after failover)'],
+    ['40001', 'serialization failure'],
+    ['40P01', 'deadlock detected'],
+    ['55P03', 'lock not available'],
+    ['3D000', 'database does not exist'],
+    ['28P01', 'password authentication failed'],
   ])('is true for SQLSTATE %s (%s)', (code) => {
     expect(isDatabaseUnavailable(dbError(code))).toBe(true);
   });
@@ -76,8 +85,6 @@ describe('isDatabaseUnavailable', () => {
     ['a unique violation', dbError('23505')],
     ['a syntax error', dbError('42601')],
     ['an undefined table', dbError('42P01')],
-    ['a serialization failure', dbError('40001')],
-    ['a query cancelled', dbError('57014')],
     ['SQLSTATE 57P04', dbError('57P04')],
     ['a code that merely contains 08', dbError('X08006')],
     ['a plain error', new Error('something else')],

@@ -351,6 +351,15 @@ describe('refused tokens and their reasons', () => {
       expect(reasonOf(() => verifierFor().verify(withCrit, NOW))).toBe('malformed');
     });
 
+    it('a typ other than JWT (another kind of token, validly signed) → malformed; JWT in any case is fine', () => {
+      for (const typ of ['at+jwt', 'JWE', 42]) {
+        const other = signRaw({ alg: 'ES256', kid: es256.kid, typ }, claims(), es256);
+        expect(reasonOf(() => verifierFor().verify(other, NOW)), String(typ)).toBe('malformed');
+      }
+      const lower = signRaw({ alg: 'ES256', kid: es256.kid, typ: 'jwt' }, claims(), es256);
+      expect(verifierFor().verify(lower, NOW).userId).toBeDefined();
+    });
+
     it('a payload that is not a JSON object (with a valid signature) → malformed', () => {
       const header = b64({ alg: 'ES256', kid: es256.kid });
       const payload = b64('[1,2,3]');

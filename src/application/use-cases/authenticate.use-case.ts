@@ -3,7 +3,7 @@ import type { PasswordHasher } from '../../domain/identity/ports/password-hasher
 import type { IssuedToken, TokenProvider } from '../../domain/identity/ports/token-provider.port.js';
 import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
 import type { User } from '../../domain/identity/user.entity.js';
-import { emailKey } from '../../domain/identity/value-objects/email.value-object.js';
+import { emailKey, normaliseEmail } from '../../domain/identity/value-objects/email.value-object.js';
 import { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
 import { err, ok, type Result } from '../../domain/shared/result.js';
 import { isValidUnicode, utf8Length } from '../../domain/shared/text.js';
@@ -110,8 +110,20 @@ export class Authenticate {
 /** Authenticate only checks that the email is present and within its byte limit. */
 function parseLoginEmail(raw: string): Result<string, string> {
   if (!isValidUnicode(raw)) return err('must be valid UTF-8');
+  const typed = normaliseEmail(raw);
+  if (typed.length === 0) return err('is required');
+  // Lower-casing can change a character's length (U+023A: 2 bytes, lower case 3; the Kelvin
+  // sign: 3 bytes, lower case 1), so the address registered may be within the limit in one
+  // spelling only: any spelling within it will do, lest a registered user be locked out.
   const key = emailKey(raw);
-  if (key.length === 0) return err('is required');
-  if (utf8Length(key) > MAX_EMAIL_BYTES) return err(`must be at most ${MAX_EMAIL_BYTES} bytes`);
+  if (Math.min(utf8Length(typed), utf8Length(key), utf8Length(storedSpelling(typed))) > MAX_EMAIL_BYTES) {
+    return err(`must be at most ${MAX_EMAIL_BYTES} bytes`);
+  }
   return ok(key);
+}
+
+/** The address as registration stores it: the local part as typed, the domain lower-cased. */
+function storedSpelling(typed: string): string {
+  const at = typed.lastIndexOf('@');
+  return at < 0 ? typed : `${typed.slice(0, at)}@${typed.slice(at + 1).toLowerCase()}`;
 }

@@ -1,3 +1,4 @@
+import { maskNatsUrl, maskUrlPassword } from './mask-url.js';
 import { configSchema, type Env } from './config.schema.js';
 
 /** The effective configuration: the parsed environment plus the values derived from it. */
@@ -39,13 +40,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     Object.entries(config).map(([name, value]) => {
       if (SECRET_NAMES.has(name) && value !== undefined) return [name, '********'];
       if (name === 'DATABASE_URL' && typeof value === 'string') return [name, maskUrlPassword(value)];
+      if (name === 'NATS_URL' && typeof value === 'string') return [name, maskNatsUrl(value)];
       return [name, value];
     }),
   );
-}
-
-function maskUrlPassword(value: string): string {
-  const url = new URL(value);
-  if (url.password !== '') url.password = '********';
-  return url.toString();
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { maskNatsUrl } from '../config/mask-url.js';
 import { provisionStream, StreamConflictError, type StreamSettings } from './stream-provisioner.js';
 
 export interface NatsConnectorOptions {
@@ -86,7 +87,7 @@ export class NatsConnector {
     try {
       return await connect(options);
     } catch (error) {
-      this.options.logger.warn({ err: error, url: this.options.url }, 'NATS is unreachable; events wait in the outbox until it is back');
+      this.options.logger.warn({ err: error, url: maskNatsUrl(this.options.url) }, 'NATS is unreachable; events wait in the outbox until it is back');
       this.endStartup();
       return connect({ ...options, waitOnFirstConnect: true });
     }

@@ -1,12 +1,21 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Every metric the service exports, registered on one registry. The gRPC series are named
  * and labelled as go-grpc-prometheus does, so existing dashboards work unchanged.
  */
-export interface OutboxGaugeSource {
-  stats(): Promise<{ pending: number; oldestPendingAgeSeconds: number }>;
+interface OutboxStats {
+  readonly pending: number;
+  readonly oldestPendingAgeSeconds: number;
 }
+
+export interface OutboxGaugeSource {
+  stats(): Promise<OutboxStats>;
+}
+
+const STATS_REUSE_MS = 1_000;
+const STATS_TIMEOUT_MS = 2_000;
 
 export interface PoolGaugeSource {
   inUse(): number;
@@ -17,6 +26,17 @@ export function createMetrics() {
   const registry = new Registry();
   // The outbox gauges read the table when scraped; the source is set once the database is open.
   let outboxSource: OutboxGaugeSource | undefined;
+  let outboxStats: { at: number; stats: Promise<OutboxStats | undefined> } | undefined;
+  // One query for both outbox gauges per scrape. A database that is down or slow leaves them
+  // as they were instead of failing (or holding up) the whole scrape.
+  const readOutboxStats = (): Promise<OutboxStats | undefined> => {
+    if (outboxSource === undefined) return Promise.resolve(undefined);
+    if (outboxStats === undefined || Date.now() - outboxStats.at > STATS_REUSE_MS) {
+      const timeout = sleep(STATS_TIMEOUT_MS, undefined, { ref: false });
+      outboxStats = { at: Date.now(), stats: Promise.race([outboxSource.stats(), timeout]).catch(() => undefined) };
+    }
+    return outboxStats.stats;
+  };
   let poolSource: PoolGaugeSource | undefined;
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -50,7 +70,8 @@ export function createMetrics() {
       help: 'Outbox events waiting for publication (dead letters excluded).',
       registers,
       async collect() {
-        if (outboxSource !== undefined) this.set((await outboxSource.stats()).pending);
+        const stats = await readOutboxStats();
+        if (stats !== undefined) this.set(stats.pending);
       },
     }),
     outboxOldestPendingAge: new Gauge({
@@ -58,7 +79,8 @@ export function createMetrics() {
       help: 'Age of the oldest outbox event waiting for publication.',
       registers,
       async collect() {
-        if (outboxSource !== undefined) this.set((await outboxSource.stats()).oldestPendingAgeSeconds);
+        const stats = await readOutboxStats();
+        if (stats !== undefined) this.set(stats.oldestPendingAgeSeconds);
       },
     }),
     grpcStarted: new Counter({

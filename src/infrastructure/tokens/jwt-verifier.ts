@@ -42,10 +42,12 @@ export class JwtVerifier {
     if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) fail(TokenFailureReason.Malformed);
     const [encodedHeader = '', encodedPayload = '', encodedSignature = ''] = parts;
     const header = decodeJson(encodedHeader);
-    const { alg, kid, crit } = header;
+    const { alg, kid, crit, typ } = header;
     if (typeof alg !== 'string' || crit !== undefined) fail(TokenFailureReason.Malformed);
     if (!this.options.algorithms.includes(alg as SigningAlgorithm)) fail(TokenFailureReason.Algorithm);
     if (typeof kid !== 'string') fail(TokenFailureReason.Malformed);
+    // We issue typ JWT; another type (say an ID token or a JWE) is not an access token of ours.
+    if (typ !== undefined && (typeof typ !== 'string' || typ.toUpperCase() !== 'JWT')) fail(TokenFailureReason.Malformed);
     const key = this.options.findKey(kid as string) ?? fail(TokenFailureReason.UnknownKey);
     if (key.alg !== alg) fail(TokenFailureReason.Algorithm);
     const signature = Buffer.from(encodedSignature, 'base64url');

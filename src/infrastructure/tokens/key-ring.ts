@@ -113,7 +113,12 @@ export class KeyRing {
     const state = keyState(row, now);
     const needsPrivate = state === 'pending' || state === 'active';
     const times = { activatesAt: row.activatesAt, retiresAt: row.retiresAt, removesAt: row.removesAt };
-    if (previous !== undefined && (previous.privateKey !== undefined || !needsPrivate)) return { ...previous, ...times };
+    if (previous !== undefined && !needsPrivate) {
+      // A retired key signs no more: its private key leaves memory.
+      const { privateKey: _retired, ...publicOnly } = previous;
+      return { ...publicOnly, ...times };
+    }
+    if (previous?.privateKey !== undefined) return { ...previous, ...times };
     const jwk: JWK = { ...publicPart(row.publicJwk), kid: row.kid, alg: row.alg, use: 'sig' };
     const base = { kid: row.kid, alg: row.alg, ...times, jwk, publicKey: createPublicKey({ key: jwk, format: 'jwk' }) };
     if (!needsPrivate) return base;

@@ -21,4 +21,5 @@ export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigration: (migration) => Promise.resolve(migration),
 };
 
-export const latestMigration = migrations.at(-1)?.name;
+/** What this build needs applied; a database may be ahead (a newer build's migrations). */
+export const migrationNames: readonly string[] = migrations.map((migration) => migration.name);
