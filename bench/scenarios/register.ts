@@ -7,7 +7,7 @@ import { ratioRow, type ResultRow } from '../lib/report.js';
 import { startScenarioService } from '../lib/service.js';
 import type { RawRegisterParams } from '../procs/raw-register.js';
 
-const SETTINGS = { full: { warmupMs: 3_000, durationMs: 12_000 }, quick: { warmupMs: 1_500, durationMs: 5_000 } };
+const SETTINGS = { full: { warmupMs: 3_000, durationMs: 18_000 }, quick: { warmupMs: 1_500, durationMs: 5_000 } };
 export const REGISTER_PASSWORD = 'bench-Register-pass-2026';
 
 /**

@@ -1,9 +1,9 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PasswordHasher } from '../../src/domain/identity/ports/password-hasher.port.js';
 import { connectClient, grpc, grpcError, GrpcIdentityClient, type Protocol } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestService, testEnv, type TestService } from '../helpers/service.js';
+import { countingHasher } from '../helpers/counting-hasher.js';
 
 /**
  * Account enumeration: an unknown email, a wrong password and a disabled user must be the
@@ -11,18 +11,7 @@ import { startTestService, testEnv, type TestService } from '../helpers/service.
  * server (exactly one bcrypt comparison, no hashing). The calls are counted, not timed.
  */
 
-const calls = { hash: 0, verify: 0 };
-const countCalls = (inner: PasswordHasher): PasswordHasher => ({
-  hash: (password, signal) => {
-    calls.hash++;
-    return inner.hash(password, signal);
-  },
-  verify: (password, hash, signal) => {
-    calls.verify++;
-    return inner.verify(password, hash, signal);
-  },
-  needsRehash: (hash) => inner.needsRehash(hash),
-});
+const { calls, wrap: countCalls } = countingHasher();
 
 let db: TestDatabase;
 let service: TestService;

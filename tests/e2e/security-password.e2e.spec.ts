@@ -1,28 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PasswordHasher } from '../../src/domain/identity/ports/password-hasher.port.js';
 import { grpc, grpcError, GrpcIdentityClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestService, testEnv, type TestService } from '../helpers/service.js';
+import { countingHasher } from '../helpers/counting-hasher.js';
 
 /**
  * Passwords at bcrypt's 72-byte edge (refused past it, never truncated), NFKC equivalence,
  * and the upgrade of an old, cheaper hash on a successful login.
  */
 
-const calls = { hash: 0, verify: 0 };
-const countCalls = (inner: PasswordHasher): PasswordHasher => ({
-  hash: (password, signal) => {
-    calls.hash++;
-    return inner.hash(password, signal);
-  },
-  verify: (password, hash, signal) => {
-    calls.verify++;
-    return inner.verify(password, hash, signal);
-  },
-  needsRehash: (hash) => inner.needsRehash(hash),
-});
+const { calls, wrap: countCalls } = countingHasher();
 
 let db: TestDatabase;
 let service: TestService;

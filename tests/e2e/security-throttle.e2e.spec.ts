@@ -3,11 +3,11 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PasswordHasher } from '../../src/domain/identity/ports/password-hasher.port.js';
 import { RetryInfoSchema } from '../../src/gen/google/rpc/error_details_pb.js';
 import { connectClient, grpc, GrpcIdentityClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestService, testEnv, type TestService } from '../helpers/service.js';
+import { countingHasher } from '../helpers/counting-hasher.js';
 
 /**
  * Login throttling as replicas share it: counters in PostgreSQL, so failures spread over two
@@ -15,18 +15,7 @@ import { startTestService, testEnv, type TestService } from '../helpers/service.
  * database, except where a real second of waiting is the point.
  */
 
-const calls = { hash: 0, verify: 0 };
-const countCalls = (inner: PasswordHasher): PasswordHasher => ({
-  hash: (password, signal) => {
-    calls.hash++;
-    return inner.hash(password, signal);
-  },
-  verify: (password, hash, signal) => {
-    calls.verify++;
-    return inner.verify(password, hash, signal);
-  },
-  needsRehash: (hash) => inner.needsRehash(hash),
-});
+const { calls, wrap: countCalls } = countingHasher();
 
 const MAX_DELAY = 8;
 const WINDOW = 900;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { throttleDelaySeconds } from '../../src/domain/identity/login-throttle.policy.js';
 import { backoffMs } from '../../src/infrastructure/outbox/backoff.js';
-import { runBounded } from '../../src/infrastructure/outbox/run-bounded.js';
+import { InFlightWindow } from '../../src/infrastructure/outbox/in-flight-window.js';
 
 const BASE = 1_000;
 const MAX = 300_000;
@@ -132,7 +132,13 @@ describe('throttleDelaySeconds (login throttling)', () => {
   });
 });
 
-describe('runBounded', () => {
+describe('InFlightWindow', () => {
+  /** Runs every item through one window of `limit`, as the relay runs a batch's publishes. */
+  const runBounded = <T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> => {
+    const window = new InFlightWindow(limit);
+    return Promise.all(items.map((item) => window.run(() => task(item))));
+  };
+
   /** A task whose calls finish only when the test says so, recording how many run at once. */
   function controlledTask() {
     const pending = new Map<number, () => void>();
@@ -224,10 +230,30 @@ describe('runBounded', () => {
     await expect(runBounded([1, 2, 3], 2, (item) => (item === 2 ? Promise.reject(failure) : Promise.resolve(item)))).rejects.toBe(failure);
   });
 
-  it.each([0, -1, Number.NaN])('refuses a limit of %s rather than silently running nothing', async (limit) => {
-    let calls = 0;
-    const run = runBounded([1, 2, 3], limit, () => Promise.resolve(++calls));
-    await expect(run).rejects.toThrow(RangeError);
-    expect(calls).toBe(0);
+  it.each([0, -1, Number.NaN])('refuses a size of %s rather than silently running nothing', (limit) => {
+    expect(() => new InFlightWindow(limit)).toThrow(RangeError);
+  });
+
+  it('is shared by concurrent batches: the next batch takes the slots the first one frees', async () => {
+    const control = controlledTask();
+    const window = new InFlightWindow(3);
+    const first = Promise.all([1, 2, 3].map((item) => window.run(() => control.task(item))));
+    const second = Promise.all([4, 5, 6].map((item) => window.run(() => control.task(item))));
+    await tick();
+    expect(control.started).toEqual([1, 2, 3]);
+    control.pending.get(2)!();
+    await tick();
+    // The first batch still waits for 1 and 3, yet the second already uses the freed slot.
+    expect(control.started).toEqual([1, 2, 3, 4]);
+    expect(control.inFlight()).toBe(3);
+    for (const item of [1, 3, 4, 5, 6]) {
+      await tick();
+      control.pending.get(item)!();
+    }
+    await expect(Promise.all([first, second])).resolves.toEqual([
+      ['done 1', 'done 2', 'done 3'],
+      ['done 4', 'done 5', 'done 6'],
+    ]);
+    expect(control.peak()).toBe(3);
   });
 });

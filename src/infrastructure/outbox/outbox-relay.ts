@@ -7,7 +7,7 @@ import { isTransportFailure } from '../nats/publish-errors.js';
 import { backoffMs } from './backoff.js';
 import { subjectFor } from './event-codec.js';
 import type { ClaimOptions, ClaimedEvent, OutboxStore, RowFailure } from './outbox.store.js';
-import { runBounded } from './run-bounded.js';
+import { InFlightWindow } from './in-flight-window.js';
 
 export interface OutboxRelayOptions {
   readonly relayId: string;
@@ -56,6 +56,8 @@ class UnpublishableEventError extends Error {}
 const MAX_RELAY_BACKOFF_MS = 30_000;
 const RETENTION_EVERY_MS = 60_000;
 const RETENTION_BATCH = 1_000;
+/** Batches published at once: one finishing while the next fills the freed slots. */
+const PIPELINE_DEPTH = 2;
 
 /**
  * Publishes committed outbox rows to JetStream: claim a batch, publish with a bounded
@@ -69,12 +71,16 @@ export class OutboxRelay {
   private wakeUp: (() => void) | undefined;
   /** Rows this relay holds a lease on right now, given back on stop. */
   private readonly claimed = new Set<string>();
+  /** OUTBOX_MAX_IN_FLIGHT publishes at most, whichever batch they belong to. */
+  private readonly window: InFlightWindow;
   private lastRetention = 0;
 
   constructor(
     private readonly deps: RelayDeps,
     private readonly options: OutboxRelayOptions,
-  ) {}
+  ) {
+    this.window = new InFlightWindow(options.maxInFlight);
+  }
 
   start(): void {
     this.running ??= this.loop();
@@ -151,43 +157,52 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes batch after batch while they come full. While one batch is in flight the next
-   * is claimed, and the previous one's marks are written, so database round trips overlap
-   * with publishing instead of adding to it. This is safe for order: the rows of a batch are
-   * leased until marked, and later rows of their aggregates wait for those marks. Rows that
-   * fail are added to `failed` and left out of later claims.
+   * Publishes batch after batch while they come full, with two batches in flight: the next
+   * batch is claimed, and its publishes take the window's slots as the current batch's acks
+   * free them, while finished batches' marks are written behind. Database round trips thus
+   * overlap with publishing instead of adding to it. Order is safe: a batch's rows stay leased
+   * until marked, and later rows of their aggregates wait for those marks. Rows that fail are
+   * added to `failed` and left out of later claims.
    */
   private async drain(js: JetStreamClient, claim: Partial<ClaimOptions>, failed: Set<string>): Promise<BatchResult> {
-    let claimed = 0;
-    let published = 0;
+    const inFlight: Promise<Verdict>[] = [];
+    const totals = { claimed: 0, published: 0 };
+    let transportError: string | undefined;
     let settling = Promise.resolve();
     let settleError: Error | undefined;
-    let rows = await this.claim({ ...claim, excludeIds: [...failed] });
-    while (rows.length > 0 && settleError === undefined) {
-      const full = rows.length === this.options.batchSize && !this.stopping;
-      const next = full ? this.claim({ ...claim, excludeIds: [...failed] }) : Promise.resolve([]);
-      // Observed now, awaited after the publish: a claim that fails meanwhile (the database
-      // going away) must not become an unhandled rejection.
-      next.catch(() => undefined);
-      const verdict = judge(rows, await this.publishAll(js, rows));
+    const settleOldest = async () => {
+      const verdict = await inFlight.shift()!;
       // Marks are written in batch order; after a failed write the rest are left to their leases.
       settling = settling
         .then(() => (settleError === undefined ? this.settle(verdict) : undefined))
         .catch((error: unknown) => {
           settleError ??= error instanceof Error ? error : new Error(String(error));
         });
-      claimed += rows.length;
-      published += verdict.publishedIds.length;
+      totals.claimed += verdict.rows.length;
+      totals.published += verdict.publishedIds.length;
       verdict.rowFailures.forEach(({ row }) => failed.add(row.id));
-      if (verdict.transportError !== undefined) {
-        await Promise.all([settling, this.giveBack(next)]);
-        return { claimed, published, failedIds: [...failed], transportError: verdict.transportError };
+      transportError ??= verdict.transportError;
+    };
+    let rows = await this.claim({ ...claim, excludeIds: [...failed] });
+    while (rows.length > 0) {
+      const full = rows.length === this.options.batchSize && !this.stopping;
+      const next = full ? this.claim({ ...claim, excludeIds: [...failed] }) : Promise.resolve([]);
+      // Observed now, awaited later: a claim that fails meanwhile (the database going away)
+      // must not become an unhandled rejection.
+      next.catch(() => undefined);
+      const batch = rows;
+      inFlight.push(this.publishAll(js, batch).then((outcomes) => judge(batch, outcomes)));
+      if (inFlight.length === PIPELINE_DEPTH) await settleOldest();
+      if (transportError !== undefined || settleError !== undefined) {
+        await this.giveBack(next);
+        break;
       }
       rows = await next;
     }
+    while (inFlight.length > 0) await settleOldest();
     await settling;
     if (settleError !== undefined) throw settleError;
-    return { claimed, published, failedIds: [...failed] };
+    return { ...totals, failedIds: [...failed], ...(transportError !== undefined && { transportError }) };
   }
 
   private async claim(claim: Partial<ClaimOptions>): Promise<ClaimedEvent[]> {
@@ -207,7 +222,7 @@ export class OutboxRelay {
 
   /** Publishes every row with at most OUTBOX_MAX_IN_FLIGHT in flight; each outcome is undefined (acked) or the error. */
   private publishAll(js: JetStreamClient, rows: readonly ClaimedEvent[]): Promise<unknown[]> {
-    return runBounded(rows, this.options.maxInFlight, (row) => this.publish(js, row).then(() => undefined, (error: unknown) => error));
+    return Promise.all(rows.map((row) => this.window.run(() => this.publish(js, row)).then(() => undefined, (error: unknown) => error)));
   }
 
   /** Writes a batch's outcome: published rows marked, NATS's failures released uncounted, the rows' own failures counted. */

@@ -49,12 +49,11 @@ export function observeInterceptor(logger: Logger, metrics: GrpcMetrics): Interc
       const code = codeName(connectError);
       series.handled(code).inc();
       series.seconds.observe(seconds);
+      const failed = connectError?.code === Code.Internal || connectError?.code === Code.Unknown;
+      if (!logger.isLevelEnabled(failed ? 'error' : 'info')) return;
       const line = { requestId, method, code, durationMs: Math.round(seconds * 1_000_000) / 1000, client: req.contextValues.get(kClientAddress) };
-      if (connectError?.code === Code.Internal || connectError?.code === Code.Unknown) {
-        logger.error({ ...line, err: connectError.cause ?? connectError }, 'rpc failed');
-      } else {
-        logger.info(line, 'rpc');
-      }
+      if (failed) logger.error({ ...line, err: connectError?.cause ?? connectError }, 'rpc failed');
+      else logger.info(line, 'rpc');
     };
     try {
       const res = await next(req);
