@@ -335,6 +335,12 @@ function cliHandlers(config: Config): CliHandlers {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // A bug that escapes every handler ends the process, as Node would, but as a log line an
+      // operator's tooling can read rather than a bare stack on stderr.
+      process.on('unhandledRejection', (reason) => {
+        service.logger.fatal({ err: reason }, 'unhandled rejection: exiting');
+        process.exit(ExitCode.Failure);
+      });
     },
     migrate: (direction) =>
       withDatabase({ ...config, migrateOnStart: false }, async (db) => {
