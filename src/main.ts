@@ -21,7 +21,7 @@ import { ConfigError, describeConfig, loadConfig, type Config } from './infrastr
 import { BcryptHasher } from './infrastructure/crypto/bcrypt.hasher.js';
 import { openDatabase, poolGauges, type Database } from './infrastructure/db/database.js';
 import { KnexUnitOfWork, type KnexUnitOfWorkOptions } from './infrastructure/db/knex-unit-of-work.js';
-import { migrateDown, migrateUp, migrationStatus } from './infrastructure/db/migrator.js';
+import { ensureSchema, migrateDown, migrateUp, migrationStatus } from './infrastructure/db/migrator.js';
 import { KnexUserRepository } from './infrastructure/db/user.repository.js';
 import { SEED_PASSWORD, seedUsers } from './infrastructure/db/user-seeder.js';
 import { NatsConnector } from './infrastructure/nats/nats-connector.js';
@@ -161,7 +161,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   try {
-    if (config.migrateOnStart) await migrateUp(db.knex);
+    await ensureSchema(db.knex, config.migrateOnStart);
     metrics.setPoolSource(poolGauges(db.knex));
     const keys = keyParts(config, db, logger, clock).ring;
     await keys.start();
@@ -288,13 +288,20 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   }
 }
 
+interface DatabaseWork {
+  /** The command reads or writes signing keys (and so needs the key encryption key). */
+  readonly usesKeys?: boolean;
+  /** The command manages the schema itself: no migrations on start, none required. */
+  readonly migrating?: boolean;
+}
+
 /** Runs `work` with a database (and a logger), closing it afterwards. */
-async function withDatabase<T>(config: Config, work: (db: Database, logger: Logger) => Promise<T>, usesKeys = false): Promise<T> {
+async function withDatabase<T>(config: Config, work: (db: Database, logger: Logger) => Promise<T>, options: DatabaseWork = {}): Promise<T> {
   const logger = createLogger({ level: config.LOG_LEVEL, nodeEnv: config.NODE_ENV, destination: process.stderr });
-  warnDevelopmentFallbacks(config, logger, usesKeys);
+  warnDevelopmentFallbacks(config, logger, options.usesKeys === true);
   const db = openDatabase(config, logger);
   try {
-    if (config.migrateOnStart) await migrateUp(db.knex);
+    if (options.migrating !== true) await ensureSchema(db.knex, config.migrateOnStart);
     return await work(db, logger);
   } finally {
     await db.close();
@@ -343,11 +350,15 @@ function cliHandlers(config: Config): CliHandlers {
       });
     },
     migrate: (direction) =>
-      withDatabase({ ...config, migrateOnStart: false }, async (db) => {
-        if (direction === 'up') print({ applied: await migrateUp(db.knex) });
-        else if (direction === 'down') print({ reverted: await migrateDown(db.knex) });
-        else print(await migrationStatus(db.knex));
-      }),
+      withDatabase(
+        config,
+        async (db) => {
+          if (direction === 'up') print({ applied: await migrateUp(db.knex) });
+          else if (direction === 'down') print({ reverted: await migrateDown(db.knex) });
+          else print(await migrationStatus(db.knex));
+        },
+        { migrating: true },
+      ),
     outboxFlush: () =>
       withDatabase(config, async (db, logger) => {
         const nats = natsConnector(config, logger);
@@ -380,7 +391,7 @@ function cliHandlers(config: Config): CliHandlers {
           process.stderr.write(`identity: ${error.message}\n`);
           return ExitCode.Failure;
         }
-      }, true),
+      }, { usesKeys: true }),
     config: () => Promise.resolve(print(describeConfig(config))),
     seed: (users, batchSize) =>
       withDatabase(config, async (db) => {

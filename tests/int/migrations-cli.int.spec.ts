@@ -99,6 +99,22 @@ describe('identity migrate', { timeout: 180_000 }, () => {
     expect(await migrationStatus(fresh.knex)).toEqual({ applied: ALL, pending: [] });
   });
 
+  it('serve and the other commands refuse a database without the schema, say how to migrate it, and change nothing', async () => {
+    await using empty = await createTestDatabase();
+    await empty.knex.migrate.rollback({ migrationSource }, true);
+    await empty.knex.schema.dropTable('knex_migrations');
+    await empty.knex.schema.dropTable('knex_migrations_lock');
+    for (const args of [['serve'], ['outbox', 'stats'], ['keys', 'list']]) {
+      const result = await runCli(args, testEnv(empty, { LOG_LEVEL: 'warn' }));
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(1);
+      expect(result.stdout).toBe('');
+      const reason = result.stderr.trim().split('\n').at(-1);
+      expect(reason).toBe(`identity: the database lacks migrations ${ALL.join(', ')}: run \`identity migrate up\` first, or set MIGRATE_ON_START=true`);
+    }
+    const tables = await empty.knex.raw<{ rows: unknown[] }>("select 1 from information_schema.tables where table_schema = 'public'");
+    expect(tables.rows).toHaveLength(0);
+  });
+
   it('fails with exit 2 and a usage message for an unknown direction', async () => {
     const result = await runCli(['migrate', 'sideways'], cliEnv());
     expect(result.code).toBe(2);

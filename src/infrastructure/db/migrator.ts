@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { migrationSource } from './migrations/index.js';
+import { migrationNames, migrationSource } from './migrations/index.js';
 
 const options: Knex.MigratorConfig = { migrationSource };
 
@@ -22,4 +22,32 @@ export async function migrateDown(knex: Knex): Promise<readonly string[]> {
 export async function migrationStatus(knex: Knex): Promise<MigrationStatus> {
   const [done, pending] = (await knex.migrate.list(options)) as [{ name: string }[], { name: string }[]];
   return { applied: done.map((m) => m.name), pending: pending.map((m) => migrationSource.getMigrationName(m as never)) };
+}
+
+/**
+ * This build's migrations that the database lacks; a database may be ahead (a newer build's
+ * migrations). Reads knex's table without creating it, so asking changes nothing.
+ */
+export async function missingMigrations(knex: Knex): Promise<readonly string[]> {
+  if (!(await knex.schema.hasTable('knex_migrations'))) return migrationNames;
+  const applied = new Set((await knex('knex_migrations').pluck('name')) as string[]);
+  return migrationNames.filter((name) => !applied.has(name));
+}
+
+/** Stops start-up with what to do, rather than with the first query that misses a table. */
+export class SchemaBehindError extends Error {
+  constructor(readonly missing: readonly string[]) {
+    super(`the database lacks migrations ${missing.join(', ')}: run \`identity migrate up\` first, or set MIGRATE_ON_START=true`);
+    this.name = 'SchemaBehindError';
+  }
+}
+
+/** Applies the migrations when asked to; otherwise insists that they were applied. */
+export async function ensureSchema(knex: Knex, migrateOnStart: boolean): Promise<void> {
+  if (migrateOnStart) {
+    await migrateUp(knex);
+    return;
+  }
+  const missing = await missingMigrations(knex);
+  if (missing.length > 0) throw new SchemaBehindError(missing);
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
-import { migrationNames } from '../db/migrations/index.js';
+import { missingMigrations } from '../db/migrator.js';
 
 export interface ReadinessDeps {
   readonly knex: Knex;
@@ -71,10 +71,7 @@ export class Readiness extends EventEmitter<{ change: [ready: boolean] }> {
     const checks: Record<string, string> = {};
     checks['database'] = await this.guard(async () => {
       await this.deps.knex.raw('select 1');
-      // Every migration this build knows must be applied; later ones (a newer build rolling
-      // out beside this one) are fine.
-      const applied = new Set((await this.deps.knex('knex_migrations').pluck('name')) as string[]);
-      const missing = migrationNames.filter((name) => !applied.has(name));
+      const missing = await missingMigrations(this.deps.knex);
       return missing.length === 0 ? 'ok' : `migrations not current (missing ${missing.join(', ')})`;
     });
     checks['signing_key'] = this.deps.keysReady() ? 'ok' : 'no signing key loaded';
