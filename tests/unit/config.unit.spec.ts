@@ -104,6 +104,16 @@ describe('loadConfig reads the environment', () => {
     expect(loadConfig({ DATABASE_URL: 'postgresql://db/identity' }).embeddedDatabase).toBe(false);
   });
 
+  it('accepts NATS_URL as the client does: URLs, host:port or a host, several separated by commas', () => {
+    for (const url of ['nats://user:secret@nats.internal:4222', '127.0.0.1:4222', 'nats', 'nats://a:4222, nats://b:4222', 'tls://[::1]:4222']) {
+      expect(loadConfig({ NATS_URL: url }).NATS_URL).toBe(url);
+    }
+  });
+
+  it('keeps names with inner spaces (an issuer may be a phrase)', () => {
+    expect(loadConfig({ TOKEN_ISSUER: 'Identity Service' }).TOKEN_ISSUER).toBe('Identity Service');
+  });
+
   it('accepts both algorithms, with spaces around the commas', () => {
     expect(loadConfig({ TOKEN_ALGORITHMS: 'EdDSA' }).TOKEN_ALGORITHMS).toEqual(['EdDSA']);
     expect(loadConfig({ TOKEN_ALGORITHMS: ' ES256 , EdDSA ' }).TOKEN_ALGORITHMS).toEqual(['ES256', 'EdDSA']);
@@ -140,6 +150,14 @@ describe('loadConfig refuses invalid variables, naming each', () => {
     ['NODE_ENV', 'prod'],
     ['TRUST_PROXY', 'maybe'],
     ['LOGIN_FREE_ATTEMPTS', '0'],
+    ['HOST', ' '],
+    ['HOST', 'local host'],
+    ['NATS_URL', '::::'],
+    ['NATS_URL', 'nats://127.0.0.1:4222,'],
+    ['TOKEN_ISSUER', ' '],
+    ['TOKEN_AUDIENCE', 'internal-services '],
+    ['DATA_DIR', ' '],
+    ['EVENT_SOURCE', ' identity'],
   ])('%s=%j', (name, value) => {
     const list = problems({ [name]: value });
     expect(named(list)).toEqual([name]);

@@ -71,6 +71,10 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(new Error(message))).toBe(true);
   });
 
+  it('is true for a database closed to connections (55000 at connect, e.g. ALLOW_CONNECTIONS false)', () => {
+    expect(isDatabaseUnavailable(dbError('55000', {}, 'database "identity" is not currently accepting connections'))).toBe(true);
+  });
+
   it('is true for a pool acquire timeout (KnexTimeoutError)', () => {
     const timeout = Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' });
     expect(isDatabaseUnavailable(timeout)).toBe(true);
@@ -86,6 +90,7 @@ describe('isDatabaseUnavailable', () => {
     ['a syntax error', dbError('42601')],
     ['an undefined table', dbError('42P01')],
     ['SQLSTATE 57P04', dbError('57P04')],
+    ['another 55000 (a bug, not an outage)', dbError('55000', {}, 'currval of sequence "outbox_id_seq" is not yet defined in this session')],
     ['a code that merely contains 08', dbError('X08006')],
     ['a plain error', new Error('something else')],
     ['an AggregateError of ordinary errors', new AggregateError([new Error('a'), dbError('23505')])],

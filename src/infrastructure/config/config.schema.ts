@@ -4,6 +4,18 @@ import { z } from 'zod';
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 const flag = (fallback: boolean) => z.stringbool().default(fallback);
 const port = (fallback: number) => int(0, 65_535, fallback);
+/** A name or value copied with stray blanks around it would fail far from its cause. */
+const text = (fallback: string) =>
+  z
+    .string()
+    .regex(/^\S(.*\S)?$/, 'must not be empty or start or end with a space')
+    .default(fallback);
+const hostName = z.string().regex(/^[^\s/]+$/, 'must be a host name or address, without spaces');
+/** NATS_URL lists servers as the client accepts them: `nats://host:port`, `host:port` or `host`. */
+const isNatsServer = (server: string) => server !== '' && URL.canParse(server.includes('://') ? server : `nats://${server}`);
+const natsServers = z
+  .string()
+  .refine((value) => value.split(',').every((server) => isNatsServer(server.trim())), 'must be a comma-separated list of nats://host:port URLs');
 const base64Key = z
   .string()
   .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded');
@@ -15,21 +27,21 @@ const base64Key = z
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    HOST: z.string().min(1).default('0.0.0.0'),
+    HOST: hostName.default('0.0.0.0'),
     PORT: port(50_051),
     ADMIN_PORT: port(9_464),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-    DATA_DIR: z.string().min(1).default('./data'),
+    DATA_DIR: text('./data'),
     DB_POOL_MAX: int(1, 200, 10),
     MIGRATE_ON_START: z.stringbool().optional(),
 
-    NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+    NATS_URL: natsServers.default('nats://127.0.0.1:4222'),
     NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY'),
     NATS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('identity'),
     NATS_DUPLICATE_WINDOW_SECONDS: int(900, 7 * 86_400, 1_200),
-    EVENT_SOURCE: z.string().min(1).default('identity-service'),
+    EVENT_SOURCE: text('identity-service'),
 
     OUTBOX_RELAY: flag(true),
     OUTBOX_POLL_MS: int(10, 60_000, 500),
@@ -41,8 +53,8 @@ export const configSchema = z
     OUTBOX_LEASE_SECONDS: int(5, 600, 60),
     OUTBOX_RETENTION_HOURS: int(1, 24 * 365, 72),
 
-    TOKEN_ISSUER: z.string().min(1).default('identity-service'),
-    TOKEN_AUDIENCE: z.string().min(1).default('internal-services'),
+    TOKEN_ISSUER: text('identity-service'),
+    TOKEN_AUDIENCE: text('internal-services'),
     TOKEN_TTL_SECONDS: int(60, 86_400, 3_600),
     TOKEN_CLOCK_SKEW_SECONDS: int(0, 300, 30),
     TOKEN_ALGORITHMS: z

@@ -28,6 +28,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (/Connection terminated|connection is closed|Client has encountered a connection error/i.test(error.message)) return true;
   const code = sqlState(error);
   if (code !== undefined && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  // 55000 is mostly a bug of ours, except when an operator closed the database to connections.
+  if (code === '55000' && /not currently accepting connections/.test(error.message)) return true;
   // AggregateError from a dual-stack connect attempt carries the socket errors inside.
   return error instanceof AggregateError && error.errors.some(isDatabaseUnavailable);
 }
