@@ -310,3 +310,33 @@ describe('x-request-id', () => {
     expect(rpcLine(echoed!)).toMatchObject([{ method: `${IDENTITY}/RegisterUser`, code: 'OK' }]);
   });
 });
+
+describe('a call the caller abandons', () => {
+  const register = { grpc_type: 'unary', grpc_service: IDENTITY, grpc_method: 'RegisterUser' };
+  const handled = async () => {
+    const samples = (await scrape()).samples;
+    const count = (grpc_code: string) => valueOf(samples, 'grpc_server_handled_total', { ...register, grpc_code });
+    return { ended: count('Canceled') + count('DeadlineExceeded'), internal: count('Internal') };
+  };
+  const errorLines = () => logs.lines.map((line) => JSON.parse(line) as { level: number }).filter((line) => line.level >= 50);
+
+  // bcrypt keeps each call busy for tens of milliseconds, so the caller gives up while it runs.
+  it.each<[Protocol, string]>([
+    ['grpc', 'an abort signal'],
+    ['connect', 'an abort signal'],
+    ['grpc', 'its own deadline'],
+    ['connect', 'its own deadline'],
+  ])('is counted as Canceled or DeadlineExceeded and logged as a plain rpc line, never as Internal (%s, %s)', async (protocol, how) => {
+    const before = await handled();
+    const abort = new AbortController();
+    const call = connectClient(service.url, protocol).registerUser(
+      { email: `gone.${protocol}.${Date.now()}@example.com`, password: PASSWORD, firstName: 'Gone', lastName: 'Away' },
+      how === 'an abort signal' ? { signal: abort.signal } : { timeoutMs: 10 },
+    );
+    setTimeout(() => abort.abort(), 10);
+    await expect(call).rejects.toMatchObject({ code: how === 'an abort signal' ? Code.Canceled : Code.DeadlineExceeded });
+    await expect.poll(async () => (await handled()).ended).toBe(before.ended + 1);
+    expect((await handled()).internal).toBe(before.internal);
+    expect(errorLines()).toEqual([]);
+  });
+});

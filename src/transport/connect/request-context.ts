@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createContextKey, createContextValues, type ContextValues, type HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext } from '@connectrpc/connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 
 type NodeServerRequest = Parameters<NonNullable<ConnectNodeAdapterOptions['contextValues']>>[0];
@@ -36,3 +36,15 @@ function clientAddress(req: NodeServerRequest, trustProxy: boolean): string {
 }
 
 export const signalOf = (ctx: HandlerContext): AbortSignal => ctx.values.get(kRequestSignal) ?? ctx.signal;
+
+/**
+ * Why a call stopped when its request signal aborted: the caller's deadline, or the caller
+ * went away. A reset stream reaches us as whatever code the client's HTTP/2 stack chose
+ * (Node's clients reset with INTERNAL_ERROR on abort), but from this side it is a cancelled
+ * call, not a fault of ours to count and log as Internal.
+ */
+export function callEndedByCaller(signal: AbortSignal): ConnectError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) return reason;
+  return new ConnectError('the caller cancelled the call', Code.Canceled, undefined, undefined, reason);
+}

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { kRequestSignal } from '../request-context.js';
+import { callEndedByCaller, kRequestSignal } from '../request-context.js';
 
 /**
  * Bounds every unary call by the server's request timeout as well as the caller's deadline.
@@ -11,7 +11,7 @@ import { kRequestSignal } from '../request-context.js';
 export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
   return (next) => async (req) => {
     if (req.stream) return next(req);
-    if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
+    if (req.signal.aborted) throw callEndedByCaller(req.signal);
     const controller = new AbortController();
     let reject: (error: ConnectError) => void = () => undefined;
     const stopped = new Promise<never>((_, fail) => (reject = fail));
@@ -19,7 +19,7 @@ export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
       controller.abort(error);
       reject(error);
     };
-    const onCallerGone = () => stop(ConnectError.from(req.signal.reason, Code.Canceled));
+    const onCallerGone = () => stop(callEndedByCaller(req.signal));
     const timer = setTimeout(() => stop(new ConnectError('the request took longer than the server allows', Code.DeadlineExceeded)), requestTimeoutMs);
     req.signal.addEventListener('abort', onCallerGone, { once: true });
     req.contextValues.set(kRequestSignal, controller.signal);
