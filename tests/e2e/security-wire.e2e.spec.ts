@@ -1,4 +1,5 @@
 import http2 from 'node:http2';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Code, ConnectError } from '@connectrpc/connect';
@@ -324,6 +325,27 @@ describe('a request body over the 1 MiB limit', () => {
       );
     expect(error?.code).toBe(Code.ResourceExhausted);
     expect(await rowCounts()).toEqual(before);
+  });
+
+  it.each([
+    ['gRPC', { 'content-type': 'application/grpc', te: 'trailers' }, (body: Buffer) => Buffer.concat([Buffer.from([0, 0, 0x20, 0, 0]), body])],
+    ['Connect', { 'content-type': 'application/proto', 'connect-protocol-version': '1' }, (body: Buffer) => body],
+  ])('ends the stream (RST_STREAM NO_ERROR) after answering, so a %s client still uploading stops instead of waiting forever', async (_protocol, headers, frame) => {
+    const session = http2.connect(service.url);
+    try {
+      const request = session.request({ ':method': 'POST', ':path': METHOD('RegisterUser'), ...headers });
+      request.on('data', () => undefined);
+      request.on('error', () => undefined);
+      const answered = new Promise<http2.IncomingHttpHeaders>((resolve) => request.once('response', resolve));
+      const closed = new Promise<number>((resolve) => request.once('close', () => resolve(request.rstCode ?? -1)));
+      request.write(frame(Buffer.alloc(MIB + 1024, 0x41))); // more than the limit, and the request is never ended
+      const response = await answered;
+      expect(Number(response[':status'])).toBeGreaterThanOrEqual(200);
+      const rstCode = await Promise.race([closed, sleep(10_000).then(() => 'still open after 10 s')]);
+      expect(rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    } finally {
+      session.destroy();
+    }
   });
 
   it('is resource_exhausted as a raw Connect JSON body', async () => {

@@ -29,7 +29,13 @@ export class ApiServer {
         maxSessionInvalidFrames: 100,
         maxSessionRejectedStreams: 100,
       },
-      options.handler,
+      (req, res) => {
+        // Node's compatibility layer asks for trailers once the response is complete.
+        req.stream.once('wantTrailers', () => {
+          if (!req.readableEnded) setImmediate(endUnreadRequest, req);
+        });
+        options.handler(req, res);
+      },
     );
     this.server.on('session', (session) => {
       this.sessions.add(session);
@@ -51,4 +57,15 @@ export class ApiServer {
     for (const session of this.sessions) session.destroy();
     await closed;
   }
+}
+
+/**
+ * A call can be answered before its request is read to the end (a message over the size
+ * limit, an error found in the first frame). Node then leaves the stream open (its writable
+ * side never reports finished), and a client still uploading waits forever for flow-control
+ * credit. RST_STREAM with NO_ERROR after a complete response tells it to stop sending
+ * (RFC 9113, section 8.1) and frees the stream.
+ */
+function endUnreadRequest(req: http2.Http2ServerRequest): void {
+  if (!req.readableEnded && !req.stream.closed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
