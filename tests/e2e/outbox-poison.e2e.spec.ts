@@ -107,6 +107,7 @@ describe('a poison row', () => {
     const metrics = await (await fetch(`${service.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^outbox_dead_letters_total 1$/m);
     expect(metrics).toMatch(/^outbox_pending 1$/m);
+    expect(metrics).toMatch(/^outbox_dead 1$/m); // the table's count, which every replica reports
 
     // Once the build knows its type, retry-dead puts it back: it goes out, then the one behind it.
     await db.knex('outbox').where({ event_id: poison }).update({ event_type: 'identity.v1.UserRegistered' });
@@ -118,6 +119,7 @@ describe('a poison row', () => {
     expect(order.slice(-2)).toEqual([poison, behindPoison]);
     expect(await row(poison)).toMatchObject({ dead_at: null, last_error: null });
     expect(JSON.parse((await runCli(['outbox', 'stats'], env)).stdout)).toMatchObject({ pending: 0, dead: 0 });
+    await expect.poll(async () => (await (await fetch(`${service.adminUrl}/metrics`)).text()).match(/^outbox_dead (\d+)$/m)?.[1], { timeout: 5_000 }).toBe('0');
   });
 });
 

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 interface OutboxStats {
   readonly pending: number;
+  readonly dead: number;
   readonly oldestPendingAgeSeconds: number;
 }
 
@@ -27,7 +28,7 @@ export function createMetrics() {
   // The outbox gauges read the table when scraped; the source is set once the database is open.
   let outboxSource: OutboxGaugeSource | undefined;
   let outboxStats: { at: number; stats: Promise<OutboxStats | undefined> } | undefined;
-  // One query for both outbox gauges per scrape. A database that is down or slow leaves them
+  // One query for the three outbox gauges per scrape. A database that is down or slow leaves them
   // as they were instead of failing (or holding up) the whole scrape.
   const readOutboxStats = (): Promise<OutboxStats | undefined> => {
     if (outboxSource === undefined) return Promise.resolve(undefined);
@@ -72,6 +73,15 @@ export function createMetrics() {
       async collect() {
         const stats = await readOutboxStats();
         if (stats !== undefined) this.set(stats.pending);
+      },
+    }),
+    outboxDead: new Gauge({
+      name: 'outbox_dead',
+      help: 'Outbox events dead-lettered and waiting for `identity outbox retry-dead`, in the whole table (every replica\'s).',
+      registers,
+      async collect() {
+        const stats = await readOutboxStats();
+        if (stats !== undefined) this.set(stats.dead);
       },
     }),
     outboxOldestPendingAge: new Gauge({
