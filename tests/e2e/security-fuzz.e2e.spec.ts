@@ -72,7 +72,7 @@ async function call(via: Via, method: Method, request: Record<string, string>): 
     } catch (e) {
       const error = e as grpc.ServiceError;
       if (typeof error.code !== 'number') throw e;
-      const message = decodeURIComponent(error.details);
+      const message = error.details;
       const badFields = error.code === grpc.status.INVALID_ARGUMENT ? message.split('; ').map((part) => part.slice(0, part.indexOf(':'))) : [];
       return { code: error.code, message, badFields: badFields.sort() };
     }

@@ -90,7 +90,7 @@ async function attempt(service: TestService, email: string, password: string, cl
     const error = e as grpc.ServiceError;
     const details = error.metadata.get('grpc-status-details-bin')[0] as Buffer | undefined;
     const retry = details === undefined ? undefined : retryInfoSeconds(details);
-    return { code: error.code, message: decodeURIComponent(error.details), verified: calls.verify - before, ...(retry !== undefined && { retrySeconds: retry }) };
+    return { code: error.code, message: error.details, verified: calls.verify - before, ...(retry !== undefined && { retrySeconds: retry }) };
   }
 }
 

@@ -107,7 +107,7 @@ function rawUnary(method: string, body: Buffer, options: grpc.CallOptions = {}):
         if (error === null) return resolve({ code: grpc.status.OK, message: '', badFields: [] });
         const details = error.metadata.get('grpc-status-details-bin')[0];
         // Connect percent-encodes ':' in grpc-message, and grpc-js decodes only with decodeURI.
-        resolve({ code: error.code, message: decodeURIComponent(error.details), badFields: details === undefined ? [] : badRequestFields(details as Buffer) });
+        resolve({ code: error.code, message: error.details, badFields: details === undefined ? [] : badRequestFields(details as Buffer) });
       },
     );
   });

@@ -1,5 +1,6 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { GrpcServerResponse } from './grpc-status-message.js';
 import { listen } from './listen.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -28,6 +29,7 @@ export class ApiServer {
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
         maxSessionInvalidFrames: 100,
         maxSessionRejectedStreams: 100,
+        Http2ServerResponse: GrpcServerResponse,
       },
       (req, res) => {
         // Node's compatibility layer asks for trailers once the response is complete.
