@@ -37,14 +37,17 @@ function clientAddress(req: NodeServerRequest, trustProxy: boolean): string {
 
 export const signalOf = (ctx: HandlerContext): AbortSignal => ctx.values.get(kRequestSignal) ?? ctx.signal;
 
+/** Reasons the server itself gives for stopping a call: the deadline, and shutting down. */
+const SERVER_REASONS: ReadonlySet<Code> = new Set([Code.DeadlineExceeded, Code.Unavailable]);
+
 /**
- * Why a call stopped when its request signal aborted: the caller's deadline, or the caller
- * went away. A reset stream reaches us as whatever code the client's HTTP/2 stack chose
- * (Node's clients reset with INTERNAL_ERROR on abort), but from this side it is a cancelled
- * call, not a fault of ours to count and log as Internal.
+ * Why a call stopped when its request signal aborted: the deadline, this server shutting down,
+ * or else the caller went away. A reset stream reaches us as whatever code the client's HTTP/2
+ * stack chose (Node's clients reset with INTERNAL_ERROR on abort), but from this side it is a
+ * cancelled call, not a fault of ours to count and log as Internal.
  */
-export function callEndedByCaller(signal: AbortSignal): ConnectError {
+export function whyCallStopped(signal: AbortSignal): ConnectError {
   const reason: unknown = signal.reason;
-  if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) return reason;
+  if (reason instanceof ConnectError && SERVER_REASONS.has(reason.code)) return reason;
   return new ConnectError('the caller cancelled the call', Code.Canceled, undefined, undefined, reason);
 }

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { callEndedByCaller, kRequestSignal } from '../request-context.js';
+import { whyCallStopped, kRequestSignal } from '../request-context.js';
 
 /**
  * Bounds every unary call by the server's request timeout as well as the caller's deadline.
@@ -11,7 +11,7 @@ import { callEndedByCaller, kRequestSignal } from '../request-context.js';
 export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
   return (next) => async (req) => {
     if (req.stream) return next(req);
-    if (req.signal.aborted) throw callEndedByCaller(req.signal);
+    if (req.signal.aborted) throw whyCallStopped(req.signal);
     const controller = new AbortController();
     let reject: (error: ConnectError) => void = () => undefined;
     const stopped = new Promise<never>((_, fail) => (reject = fail));
@@ -19,7 +19,7 @@ export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
       controller.abort(error);
       reject(error);
     };
-    const onCallerGone = () => stop(callEndedByCaller(req.signal));
+    const onCallerGone = () => stop(whyCallStopped(req.signal));
     const timer = setTimeout(() => stop(new ConnectError('the request took longer than the server allows', Code.DeadlineExceeded)), requestTimeoutMs);
     req.signal.addEventListener('abort', onCallerGone, { once: true });
     req.contextValues.set(kRequestSignal, controller.signal);

@@ -3,7 +3,7 @@ import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Metrics } from '../../../infrastructure/observability/metrics.js';
 import { toConnectError } from '../error-mapper.js';
-import { callEndedByCaller, kClientAddress, kRequestId } from '../request-context.js';
+import { whyCallStopped, kClientAddress, kRequestId } from '../request-context.js';
 
 type GrpcMetrics = Pick<Metrics, 'grpcStarted' | 'grpcHandled' | 'grpcHandlingSeconds'>;
 
@@ -82,7 +82,7 @@ async function* observeStream<T>(messages: AsyncIterable<T>, signal: AbortSignal
   let outcome: unknown = new ConnectError('the stream was cancelled', Code.Canceled);
   try {
     yield* messages;
-    outcome = signal.aborted ? callEndedByCaller(signal) : undefined;
+    outcome = signal.aborted ? whyCallStopped(signal) : undefined;
   } catch (error) {
     outcome = error;
     throw error;
