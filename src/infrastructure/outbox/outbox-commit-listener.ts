@@ -47,7 +47,7 @@ export class OutboxCommitListener {
       });
       try {
         client.on('notification', () => this.options.onCommit());
-        await client.connect();
+        await connectUnlessLost(client, lost);
         await client.query(`listen ${OUTBOX_CHANNEL}`);
         attempt = 0;
         // Commits made while we were not listening are found now rather than at the next poll.
@@ -63,4 +63,15 @@ export class OutboxCommitListener {
       if (!this.stopped) await sleep(backoffMs(attempt + 1, 500, 30_000));
     }
   }
+}
+
+/**
+ * pg leaves connect() pending for ever when end() comes first (stop() during a connect, or
+ * a server gone at the wrong moment): the connection ending settles the attempt instead.
+ */
+async function connectUnlessLost(client: pg.Client, lost: Promise<unknown>): Promise<void> {
+  const connecting = client.connect();
+  connecting.catch(() => undefined); // settled by the race below, or never
+  const ended = lost.then((error) => Promise.reject(error instanceof Error ? error : new Error('the connection ended while connecting')));
+  await Promise.race([connecting, ended]);
 }
