@@ -41,6 +41,17 @@ export function createMetrics() {
   let poolSource: PoolGaugeSource | undefined;
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  /** A gauge read from the one outbox stats query when scraped. */
+  const outboxGauge = (name: string, help: string, value: (stats: OutboxStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const stats = await readOutboxStats();
+        if (stats !== undefined) this.set(value(stats));
+      },
+    });
   const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
   return {
     registry,
@@ -66,33 +77,17 @@ export function createMetrics() {
         if (poolSource !== undefined) this.set(poolSource.waiting());
       },
     }),
-    outboxPending: new Gauge({
-      name: 'outbox_pending',
-      help: 'Outbox events waiting for publication (dead letters excluded).',
-      registers,
-      async collect() {
-        const stats = await readOutboxStats();
-        if (stats !== undefined) this.set(stats.pending);
-      },
-    }),
-    outboxDead: new Gauge({
-      name: 'outbox_dead',
-      help: 'Outbox events dead-lettered and waiting for `identity outbox retry-dead`, in the whole table (every replica\'s).',
-      registers,
-      async collect() {
-        const stats = await readOutboxStats();
-        if (stats !== undefined) this.set(stats.dead);
-      },
-    }),
-    outboxOldestPendingAge: new Gauge({
-      name: 'outbox_oldest_pending_age_seconds',
-      help: 'Age of the oldest outbox event waiting for publication.',
-      registers,
-      async collect() {
-        const stats = await readOutboxStats();
-        if (stats !== undefined) this.set(stats.oldestPendingAgeSeconds);
-      },
-    }),
+    outboxPending: outboxGauge('outbox_pending', 'Outbox events waiting for publication (dead letters excluded).', (stats) => stats.pending),
+    outboxDead: outboxGauge(
+      'outbox_dead',
+      "Outbox events dead-lettered and waiting for `identity outbox retry-dead`, in the whole table (every replica's).",
+      (stats) => stats.dead,
+    ),
+    outboxOldestPendingAge: outboxGauge(
+      'outbox_oldest_pending_age_seconds',
+      'Age of the oldest outbox event waiting for publication.',
+      (stats) => stats.oldestPendingAgeSeconds,
+    ),
     grpcStarted: new Counter({
       name: 'grpc_server_started_total',
       help: 'Total number of RPCs started on the server.',

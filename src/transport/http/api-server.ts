@@ -1,6 +1,6 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { GrpcServerResponse } from './grpc-status-message.js';
+import { ApiServerResponse } from './api-server-response.js';
 import { listen } from './listen.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -29,15 +29,9 @@ export class ApiServer {
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
         maxSessionInvalidFrames: 100,
         maxSessionRejectedStreams: 100,
-        Http2ServerResponse: GrpcServerResponse,
+        Http2ServerResponse: ApiServerResponse,
       },
-      (req, res) => {
-        // Node's compatibility layer asks for trailers once the response is complete.
-        req.stream.once('wantTrailers', () => {
-          if (!req.readableEnded) setImmediate(endUnreadRequest, req);
-        });
-        options.handler(req, res);
-      },
+      options.handler,
     );
     this.server.on('session', (session) => {
       this.sessions.add(session);
@@ -61,13 +55,3 @@ export class ApiServer {
   }
 }
 
-/**
- * A call can be answered before its request is read to the end (a message over the size
- * limit, an error found in the first frame). Node then leaves the stream open (its writable
- * side never reports finished), and a client still uploading waits forever for flow-control
- * credit. RST_STREAM with NO_ERROR after a complete response tells it to stop sending
- * (RFC 9113, section 8.1) and frees the stream.
- */
-function endUnreadRequest(req: http2.Http2ServerRequest): void {
-  if (!req.readableEnded && !req.stream.closed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
-}
