@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { whyCallStopped, kRequestSignal } from '../request-context.js';
+import { kRequestSignal, whyCallStopped } from '../request-context.js';
 
 /**
  * Bounds every unary call by the server's request timeout as well as the caller's deadline.

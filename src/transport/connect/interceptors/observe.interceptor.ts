@@ -3,7 +3,7 @@ import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Metrics } from '../../../infrastructure/observability/metrics.js';
 import { toConnectError } from '../error-mapper.js';
-import { whyCallStopped, kClientAddress, kRequestId } from '../request-context.js';
+import { kClientAddress, kRequestId, whyCallStopped } from '../request-context.js';
 
 type GrpcMetrics = Pick<Metrics, 'grpcStarted' | 'grpcHandled' | 'grpcHandlingSeconds'>;
 
