@@ -4,7 +4,8 @@ import { createDatabase } from '../lib/database.js';
 import { jobNotes } from '../lib/notes.js';
 import { withCpuShare } from '../lib/procfs.js';
 import { ratioRow, type ResultRow } from '../lib/report.js';
-import { seedDatabase } from '../lib/seed.js';
+import { seedDatabase, type SeededUsers } from '../lib/seed.js';
+import type { Job } from '../lib/loadgen.js';
 import { startScenarioService } from '../lib/service.js';
 import type { RawCompareParams } from '../procs/raw-compare.js';
 
@@ -28,6 +29,14 @@ export async function rawCompareRate(ctx: BenchContext, threads: number, warmupM
  * lookup, a throttle reset and a token; the ratio shows what those cost. The rate on every
  * core is shown too: the service keeps one core for its event loop on purpose.
  */
+/** Logins as random seeded users with `concurrency` always in flight: the rate the service sustains. */
+export const authenticateAtSaturation = (target: string, users: SeededUsers, concurrency: number): Job => ({
+  label: 'Authenticate',
+  target,
+  request: { rpc: 'Authenticate', users: { emailPrefix: users.emailPrefix, count: users.count, order: 'random' }, password: users.password },
+  load: { kind: 'closed', concurrency },
+});
+
 export async function authenticate(ctx: BenchContext): Promise<ResultRow[]> {
   const settings = pick(ctx, SETTINGS);
   const db = await createDatabase(ctx.adminDatabaseUrl, ctx.scope);
@@ -38,12 +47,7 @@ export async function authenticate(ctx: BenchContext): Promise<ResultRow[]> {
   const { result, cpuShare } = await withCpuShare(service.pid, () =>
     ctx.loadgen.run({
       jobs: [
-        {
-          label: 'Authenticate',
-          target: service.target,
-          request: { rpc: 'Authenticate', users: { emailPrefix: users.emailPrefix, count: users.count, order: 'random' }, password: users.password },
-          load: { kind: 'closed', concurrency },
-        },
+        authenticateAtSaturation(service.target, users, concurrency),
       ],
       warmupMs: settings.warmupMs,
       durationMs: settings.durationMs,

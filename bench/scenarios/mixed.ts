@@ -5,7 +5,7 @@ import { limitRow, ratioRow, type ResultRow } from '../lib/report.js';
 import { seedDatabase } from '../lib/seed.js';
 import { startScenarioService } from '../lib/service.js';
 import { mintTokens } from '../lib/tokens.js';
-import { rawCompareRate } from './authenticate.js';
+import { authenticateAtSaturation, rawCompareRate } from './authenticate.js';
 
 const SETTINGS = {
   full: { users: 10_000, tokens: 20_000, verifyPerSecond: 500, warmupMs: 3_000, durationMs: 15_000 },
@@ -28,12 +28,7 @@ export async function mixed(ctx: BenchContext): Promise<ResultRow[]> {
   const result = await ctx.loadgen.run({
     jobs: [
       { label: 'VerifyToken', target: service.target, request: { rpc: 'VerifyToken', tokens }, load: { kind: 'open', ratePerSecond: settings.verifyPerSecond } },
-      {
-        label: 'Authenticate',
-        target: service.target,
-        request: { rpc: 'Authenticate', users: { emailPrefix: users.emailPrefix, count: users.count, order: 'random' }, password: users.password },
-        load: { kind: 'closed', concurrency },
-      },
+      authenticateAtSaturation(service.target, users, concurrency),
     ],
     warmupMs: settings.warmupMs,
     durationMs: settings.durationMs,

@@ -4,9 +4,9 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PasswordHasher } from '../../src/domain/identity/ports/password-hasher.port.js';
 import { BadRequestSchema } from '../../src/gen/google/rpc/error_details_pb.js';
 import { connectClient, grpc, GrpcIdentityClient, type Protocol } from '../helpers/clients.js';
+import { countingHasher } from '../helpers/counting-hasher.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestService, testEnv, type TestService } from '../helpers/service.js';
 
@@ -16,18 +16,7 @@ import { startTestService, testEnv, type TestService } from '../helpers/service.
  * always the status the contract names, never INTERNAL, and nothing is written.
  */
 
-const hasherCalls = { hash: 0, verify: 0 };
-const countCalls = (inner: PasswordHasher): PasswordHasher => ({
-  hash: (password, signal) => {
-    hasherCalls.hash++;
-    return inner.hash(password, signal);
-  },
-  verify: (password, hash, signal) => {
-    hasherCalls.verify++;
-    return inner.verify(password, hash, signal);
-  },
-  needsRehash: (hash) => inner.needsRehash(hash),
-});
+const { calls: hasherCalls, wrap: countCalls } = countingHasher();
 
 let db: TestDatabase;
 let service: TestService;
