@@ -15,7 +15,7 @@ import { Authenticate } from './application/use-cases/authenticate.use-case.js';
 import { RegisterUser } from './application/use-cases/register-user.use-case.js';
 import { VerifyToken } from './application/use-cases/verify-token.use-case.js';
 import { PasswordPolicy } from './domain/identity/password-policy.js';
-import type { PasswordHasher } from './domain/identity/ports/password-hasher.port.js';
+import type { PasswordHasher } from './application/ports/password-hasher.port.js';
 import { PlainPassword } from './domain/identity/value-objects/plain-password.value-object.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './infrastructure/config/load-config.js';
 import { BcryptHasher } from './infrastructure/crypto/bcrypt.hasher.js';

@@ -1,4 +1,4 @@
-import type { PasswordHasher } from '../../src/domain/identity/ports/password-hasher.port.js';
+import type { PasswordHasher } from '../../src/application/ports/password-hasher.port.js';
 
 /**
  * Counts the calls that reach the real hasher, for ServiceOverrides.wrapHasher: tests assert

@@ -5,9 +5,9 @@ import { Authenticate } from '../../src/application/use-cases/authenticate.use-c
 import { RegisterUser } from '../../src/application/use-cases/register-user.use-case.js';
 import { InvalidArgumentError } from '../../src/domain/identity/identity.errors.js';
 import { PasswordPolicy } from '../../src/domain/identity/password-policy.js';
-import type { PasswordHasher } from '../../src/domain/identity/ports/password-hasher.port.js';
-import type { TokenProvider } from '../../src/domain/identity/ports/token-provider.port.js';
-import type { UserRepository } from '../../src/domain/identity/ports/user.repository.port.js';
+import type { PasswordHasher } from '../../src/application/ports/password-hasher.port.js';
+import type { TokenProvider } from '../../src/application/ports/token-provider.port.js';
+import type { UserRepository } from '../../src/application/ports/user.repository.port.js';
 import { User } from '../../src/domain/identity/user.entity.js';
 import { UserStatus } from '../../src/domain/identity/user-status.js';
 import { Email } from '../../src/domain/identity/value-objects/email.value-object.js';

@@ -1,5 +1,5 @@
-import type { Outbox } from '../../domain/identity/ports/outbox.port.js';
-import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
+import type { Outbox } from './outbox.port.js';
+import type { UserRepository } from './user.repository.port.js';
 
 /** The repositories of one transaction: everything written through them commits together or not at all. */
 export interface TransactionScope {

@@ -1,7 +1,7 @@
 import { InvalidCredentialsError, TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
-import type { PasswordHasher } from '../../domain/identity/ports/password-hasher.port.js';
-import type { IssuedToken, TokenProvider } from '../../domain/identity/ports/token-provider.port.js';
-import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
+import type { PasswordHasher } from '../../application/ports/password-hasher.port.js';
+import type { IssuedToken, TokenProvider } from '../../application/ports/token-provider.port.js';
+import type { UserRepository } from '../../application/ports/user.repository.port.js';
 import type { User } from '../../domain/identity/user.entity.js';
 import { emailKey, normaliseEmail } from '../../domain/identity/value-objects/email.value-object.js';
 import { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';

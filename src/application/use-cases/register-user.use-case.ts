@@ -1,7 +1,7 @@
 import { UserAlreadyExistsError } from '../../domain/identity/identity.errors.js';
 import type { PasswordPolicy } from '../../domain/identity/password-policy.js';
-import type { PasswordHasher } from '../../domain/identity/ports/password-hasher.port.js';
-import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
+import type { PasswordHasher } from '../../application/ports/password-hasher.port.js';
+import type { UserRepository } from '../../application/ports/user.repository.port.js';
 import { User } from '../../domain/identity/user.entity.js';
 import { Email } from '../../domain/identity/value-objects/email.value-object.js';
 import { PersonName } from '../../domain/identity/value-objects/person-name.value-object.js';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../domain/identity/identity.errors.js';
-import type { TokenProvider, VerifiedToken } from '../../domain/identity/ports/token-provider.port.js';
+import type { TokenProvider, VerifiedToken } from '../../application/ports/token-provider.port.js';
 import { isValidUnicode } from '../../domain/shared/text.js';
 
 /** Validates an access token; a bad token of any kind ends in InvalidTokenError. */

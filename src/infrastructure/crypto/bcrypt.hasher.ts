@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { Piscina } from 'piscina';
 import { OverloadedError } from '../../application/application.errors.js';
-import type { PasswordHasher } from '../../domain/identity/ports/password-hasher.port.js';
+import type { PasswordHasher } from '../../application/ports/password-hasher.port.js';
 import { PasswordHash } from '../../domain/identity/value-objects/password-hash.value-object.js';
 import type { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
 import type { Metrics } from '../observability/metrics.js';

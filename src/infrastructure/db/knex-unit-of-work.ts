@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Outbox } from '../../domain/identity/ports/outbox.port.js';
+import type { Outbox } from '../../application/ports/outbox.port.js';
 import type { TransactionScope, UnitOfWork } from '../../application/ports/unit-of-work.port.js';
 import { OutboxWriter } from '../outbox/outbox.writer.js';
 import { withDbErrors } from './db-errors.js';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { UserAlreadyExistsError } from '../../domain/identity/identity.errors.js';
-import type { UserRepository } from '../../domain/identity/ports/user.repository.port.js';
+import type { UserRepository } from '../../application/ports/user.repository.port.js';
 import type { User } from '../../domain/identity/user.entity.js';
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import { isUniqueViolation, withDbErrors } from './db-errors.js';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { DomainEvent } from '../../domain/identity/events/user-registered.event.js';
-import type { Outbox } from '../../domain/identity/ports/outbox.port.js';
+import type { Outbox } from '../../application/ports/outbox.port.js';
 import { withDbErrors } from '../db/db-errors.js';
 import { encodeEvent } from './event-codec.js';
 

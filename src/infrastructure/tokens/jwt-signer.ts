@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { IssuedToken } from '../../domain/identity/ports/token-provider.port.js';
+import type { IssuedToken } from '../../application/ports/token-provider.port.js';
 import type { LoadedKey } from './key-ring.js';
 
 export interface JwtSignerOptions {

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Clock } from '../../application/ports/clock.port.js';
 import { InvalidTokenError } from '../../domain/identity/identity.errors.js';
-import type { IssuedToken, TokenProvider, VerifiedToken } from '../../domain/identity/ports/token-provider.port.js';
+import type { IssuedToken, TokenProvider, VerifiedToken } from '../../application/ports/token-provider.port.js';
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { KeyRing } from './key-ring.js';

@@ -1,6 +1,6 @@
 import { verify as verifySignature } from 'node:crypto';
 import { InvalidTokenError, TokenFailureReason } from '../../domain/identity/identity.errors.js';
-import type { VerifiedToken } from '../../domain/identity/ports/token-provider.port.js';
+import type { VerifiedToken } from '../../application/ports/token-provider.port.js';
 import { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import type { LoadedKey } from './key-ring.js';
 import type { SigningAlgorithm } from './signing-key.store.js';

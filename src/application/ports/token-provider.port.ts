@@ -1,4 +1,4 @@
-import type { UserId } from '../value-objects/user-id.value-object.js';
+import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 
 export interface IssuedToken {
   readonly token: string;

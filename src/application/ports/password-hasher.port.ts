@@ -1,5 +1,5 @@
-import type { PasswordHash } from '../value-objects/password-hash.value-object.js';
-import type { PlainPassword } from '../value-objects/plain-password.value-object.js';
+import type { PasswordHash } from '../../domain/identity/value-objects/password-hash.value-object.js';
+import type { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
 
 export interface PasswordHasher {
   hash(password: PlainPassword, signal?: AbortSignal): Promise<PasswordHash>;

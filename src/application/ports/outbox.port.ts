@@ -1,4 +1,4 @@
-import type { DomainEvent } from '../events/user-registered.event.js';
+import type { DomainEvent } from '../../domain/identity/events/user-registered.event.js';
 
 /** Records events for later publication, inside the caller's transaction. */
 export interface Outbox {

@@ -1,5 +1,5 @@
-import type { User } from '../user.entity.js';
-import type { UserId } from '../value-objects/user-id.value-object.js';
+import type { User } from '../../domain/identity/user.entity.js';
+import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 
 /** Users by id and by email key (the address lower-cased, see `Email.key`). */
 export interface UserRepository {
