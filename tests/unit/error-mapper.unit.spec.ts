@@ -1,6 +1,6 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
-import { OverloadedError, ServiceUnavailableError } from '../../src/application/application.errors.js';
+import { ApplicationErrorCode, OverloadedError, ServiceUnavailableError } from '../../src/application/application.errors.js';
 import {
   InvalidArgumentError,
   InvalidCredentialsError,
@@ -9,13 +9,15 @@ import {
   TooManyAttemptsError,
   UserAlreadyExistsError,
 } from '../../src/domain/identity/identity.errors.js';
-import { ErrorCode, type IdentityError } from '../../src/domain/shared/identity-error.js';
+import type { CodedError } from '../../src/domain/shared/coded-error.js';
+import { ErrorCode } from '../../src/domain/shared/identity-error.js';
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from '../../src/gen/google/rpc/error_details_pb.js';
 import { maskEmail } from '../../src/infrastructure/observability/logger.js';
+import { RotationPendingError } from '../../src/infrastructure/tokens/key-manager.js';
 import { STATUS_BY_ERROR_CODE, toConnectError } from '../../src/transport/connect/error-mapper.js';
 
 /** One instance of every error the service expects, as the use cases throw them. */
-const expectedErrors: IdentityError[] = [
+const expectedErrors: CodedError[] = [
   new InvalidArgumentError([{ field: 'email', description: 'must contain exactly one @' }]),
   new UserAlreadyExistsError(),
   new InvalidCredentialsError(),
@@ -26,7 +28,7 @@ const expectedErrors: IdentityError[] = [
 ];
 
 describe('STATUS_BY_ERROR_CODE', () => {
-  it.each(Object.values(ErrorCode))('%s has a status that is not INTERNAL or UNKNOWN', (code) => {
+  it.each([...Object.values(ErrorCode), ...Object.values(ApplicationErrorCode)])('%s has a status that is not INTERNAL or UNKNOWN', (code) => {
     const status = STATUS_BY_ERROR_CODE[code];
     expect(status).toBeTypeOf('number');
     expect(Object.values(Code)).toContain(status);
@@ -41,20 +43,20 @@ describe('STATUS_BY_ERROR_CODE', () => {
       [ErrorCode.InvalidCredentials]: Code.Unauthenticated,
       [ErrorCode.InvalidToken]: Code.Unauthenticated,
       [ErrorCode.TooManyAttempts]: Code.ResourceExhausted,
-      [ErrorCode.Overloaded]: Code.ResourceExhausted,
-      [ErrorCode.Unavailable]: Code.Unavailable,
+      [ApplicationErrorCode.Overloaded]: Code.ResourceExhausted,
+      [ApplicationErrorCode.Unavailable]: Code.Unavailable,
     });
   });
 
   it('has an error class for every code (nothing in the table is dead)', () => {
-    expect(new Set(expectedErrors.map((error) => error.code))).toEqual(new Set(Object.values(ErrorCode)));
+    expect(new Set(expectedErrors.map((error) => error.code))).toEqual(new Set([...Object.values(ErrorCode), ...Object.values(ApplicationErrorCode)]));
   });
 });
 
 describe('toConnectError', () => {
   it.each(expectedErrors.map((error) => [error.name, error] as const))('%s keeps its message and status and gains ErrorInfo', (_name, error) => {
     const mapped = toConnectError(error);
-    expect(mapped.code).toBe(STATUS_BY_ERROR_CODE[error.code]);
+    expect(mapped.code).toBe(STATUS_BY_ERROR_CODE[error.code as keyof typeof STATUS_BY_ERROR_CODE]);
     expect(mapped.rawMessage).toBe(error.message);
     expect(mapped.cause).toBe(error);
     expect(mapped.findDetails(ErrorInfoSchema)).toEqual([expect.objectContaining({ reason: error.code, domain: 'identity.v1' })]);
@@ -136,6 +138,17 @@ describe('toConnectError', () => {
     expect(a.rawMessage).toBe(b.rawMessage);
     expect(a.findDetails(ErrorInfoSchema)).toEqual(b.findDetails(ErrorInfoSchema));
     expect(a.rawMessage).not.toMatch(/unknown|disabled|not found/i);
+  });
+});
+
+describe('errors that must never reach a caller', () => {
+  it('a coded error outside the table (a start-up error) is INTERNAL with the generic message', () => {
+    const error = new RotationPendingError('kid-1', new Date(0));
+    expect(error.name).toBe('RotationPendingError');
+    const mapped = toConnectError(error);
+    expect(mapped.code).toBe(Code.Internal);
+    expect(mapped.rawMessage).toBe('internal error');
+    expect(mapped.cause).toBe(error);
   });
 });
 

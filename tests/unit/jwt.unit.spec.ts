@@ -18,6 +18,9 @@ import { createMetrics } from '../../src/infrastructure/observability/metrics.js
 import type { KeyRing, LoadedKey } from '../../src/infrastructure/tokens/key-ring.js';
 import { JwtSigner } from '../../src/infrastructure/tokens/jwt-signer.js';
 import { JwtTokenProvider } from '../../src/infrastructure/tokens/jwt-token-provider.js';
+import { toConnectError } from '../../src/transport/connect/error-mapper.js';
+import { ServiceUnavailableError } from '../../src/application/application.errors.js';
+import { Code } from '@connectrpc/connect';
 import { JwtVerifier, MAX_TOKEN_BYTES } from '../../src/infrastructure/tokens/jwt-verifier.js';
 import type { SigningAlgorithm } from '../../src/infrastructure/tokens/signing-key.store.js';
 
@@ -432,11 +435,11 @@ describe('time and clock skew', () => {
 describe('JwtTokenProvider (cache in front of the verifier)', () => {
   const logger = pino({ level: 'silent' });
 
-  function setup(cacheSize: number) {
+  function setup(cacheSize: number, signingKey: () => typeof es256 | undefined = () => es256) {
     let now = NOW;
     let published = true;
     const ring = {
-      signingKey: () => es256,
+      signingKey,
       publishedKey: (kid: string) => (published && kid === es256.kid ? es256 : undefined),
     } as unknown as KeyRing;
     const verifier = verifierFor({ findKey: (kid) => ring.publishedKey(kid) });
@@ -462,6 +465,18 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
   }
 
   const id = UserId.fromTrusted(userId);
+
+  it('answers UNAVAILABLE, not INTERNAL, while no signing key is active (issue 12)', () => {
+    const { provider } = setup(100, () => undefined);
+    let thrown: unknown;
+    try {
+      void provider.issue(id);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ServiceUnavailableError);
+    expect(toConnectError(thrown).code).toBe(Code.Unavailable);
+  });
 
   it('issues with the ring\'s signing key and verifies what it issued', async () => {
     const { provider } = setup(100);

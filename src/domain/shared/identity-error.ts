@@ -1,6 +1,8 @@
+import { CodedError } from './coded-error.js';
+
 /**
- * Every failure the service expects carries a stable code. The transport maps codes to
- * status codes in one table; anything without a code is a bug and becomes INTERNAL.
+ * The domain's failures. Each carries a stable code; the transport maps codes to status
+ * codes in one table, and anything without a mapped code is a bug and becomes INTERNAL.
  */
 export const ErrorCode = {
   InvalidArgument: 'IDENTITY.INVALID_ARGUMENT',
@@ -8,16 +10,9 @@ export const ErrorCode = {
   InvalidCredentials: 'IDENTITY.INVALID_CREDENTIALS',
   InvalidToken: 'IDENTITY.INVALID_TOKEN',
   TooManyAttempts: 'IDENTITY.TOO_MANY_ATTEMPTS',
-  Overloaded: 'IDENTITY.OVERLOADED',
-  Unavailable: 'IDENTITY.UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-export abstract class IdentityError extends Error {
-  abstract readonly code: ErrorCode;
-
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
+export abstract class IdentityError extends CodedError {
+  abstract override readonly code: ErrorCode;
 }

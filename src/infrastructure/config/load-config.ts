@@ -1,5 +1,6 @@
 import { maskNatsUrl, maskUrlPassword } from './mask-url.js';
 import { configSchema, type Env } from './config.schema.js';
+import { CodedError } from '../../domain/shared/coded-error.js';
 
 /** The effective configuration: the parsed environment plus the values derived from it. */
 export type Config = Env & {
@@ -9,10 +10,11 @@ export type Config = Env & {
 };
 
 /** Thrown with every bad variable at once; the CLI prints it and exits with code 2. */
-export class ConfigError extends Error {
+export class ConfigError extends CodedError {
+  readonly code = 'CONFIG.INVALID';
+
   constructor(readonly problems: readonly string[]) {
     super(`invalid configuration: ${problems.join('; ')}`);
-    this.name = 'ConfigError';
   }
 }
 

@@ -1,13 +1,15 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { CodedError } from '../../domain/shared/coded-error.js';
 
 /** Another live process holds the embedded database's directory. */
-export class DataDirInUseError extends Error {
+export class DataDirInUseError extends CodedError {
+  readonly code = 'DB.DATA_DIR_IN_USE';
+
   constructor(dir: string, pid: number, host: string) {
     const where = host === hostname() ? `process ${pid}` : `process ${pid} on host ${host} (if it is gone, delete ${join(dir, 'identity.pid')})`;
     super(`data directory ${dir} is in use by ${where}: the embedded database serves one process only`);
-    this.name = 'DataDirInUseError';
   }
 }
 

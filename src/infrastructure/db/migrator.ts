@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { migrationNames, migrationSource } from './migrations/index.js';
+import { CodedError } from '../../domain/shared/coded-error.js';
 
 const options: Knex.MigratorConfig = { migrationSource };
 
@@ -35,10 +36,11 @@ export async function missingMigrations(knex: Knex): Promise<readonly string[]> 
 }
 
 /** Stops start-up with what to do, rather than with the first query that misses a table. */
-export class SchemaBehindError extends Error {
+export class SchemaBehindError extends CodedError {
+  readonly code = 'DB.SCHEMA_BEHIND';
+
   constructor(readonly missing: readonly string[]) {
     super(`the database lacks migrations ${missing.join(', ')}: run \`identity migrate up\` first, or set MIGRATE_ON_START=true`);
-    this.name = 'SchemaBehindError';
   }
 }
 

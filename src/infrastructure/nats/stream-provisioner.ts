@@ -1,6 +1,7 @@
 import { JetStreamApiCodes, JetStreamApiError, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { CodedError } from '../../domain/shared/coded-error.js';
 
 export interface StreamSettings {
   readonly name: string;
@@ -9,10 +10,11 @@ export interface StreamSettings {
 }
 
 /** The stream exists with settings we cannot change in place; start-up stops with this. */
-export class StreamConflictError extends Error {
+export class StreamConflictError extends CodedError {
+  readonly code = 'NATS.STREAM_CONFLICT';
+
   constructor(name: string, problem: string) {
     super(`JetStream stream ${name} exists with incompatible settings: ${problem}`);
-    this.name = 'StreamConflictError';
   }
 }
 

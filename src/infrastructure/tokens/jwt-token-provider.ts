@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { ServiceUnavailableError } from '../../application/application.errors.js';
 import type { Clock } from '../../application/ports/clock.port.js';
 import { InvalidTokenError } from '../../domain/identity/identity.errors.js';
 import type { IssuedToken, TokenProvider, VerifiedToken } from '../../application/ports/token-provider.port.js';
@@ -37,7 +38,7 @@ export class JwtTokenProvider implements TokenProvider {
   issue(userId: UserId): Promise<IssuedToken> {
     const now = this.deps.clock.now();
     const key = this.deps.keys.signingKey(now);
-    if (key === undefined) throw new Error('no signing key is active');
+    if (key === undefined) throw new ServiceUnavailableError('the signing key');
     return this.deps.signer.sign(userId.value, key, now);
   }
 

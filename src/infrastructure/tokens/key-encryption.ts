@@ -1,14 +1,16 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { CodedError } from '../../domain/shared/coded-error.js';
 
 const VERSION = 1;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
 /** The key encryption key is wrong or the stored private key was altered. */
-export class KeyDecryptionError extends Error {
+export class KeyDecryptionError extends CodedError {
+  readonly code = 'KEYS.DECRYPTION_FAILED';
+
   constructor(kid: string, options?: ErrorOptions) {
     super(`cannot decrypt the private key of signing key ${kid}: KEY_ENCRYPTION_KEY does not match the one it was stored with`, options);
-    this.name = 'KeyDecryptionError';
   }
 }
 

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { keyState, planRotation, signingKeyAt } from './key-lifecycle.js';
 import type { KeyEncryption } from './key-encryption.js';
 import type { SigningAlgorithm, SigningKeyStore, StoredSigningKey } from './signing-key.store.js';
+import { CodedError } from '../../domain/shared/coded-error.js';
 
 export interface KeyManagerOptions {
   readonly algorithm: SigningAlgorithm;
@@ -14,10 +15,11 @@ export interface KeyManagerOptions {
 }
 
 /** A rotation was asked for while an earlier one is still waiting for its activation. */
-export class RotationPendingError extends Error {
+export class RotationPendingError extends CodedError {
+  readonly code = 'KEYS.ROTATION_PENDING';
+
   constructor(kid: string, activatesAt: Date) {
     super(`key ${kid} is already pending and becomes active at ${activatesAt.toISOString()}`);
-    this.name = 'RotationPendingError';
   }
 }
 

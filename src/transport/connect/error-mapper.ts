@@ -1,17 +1,19 @@
 import { Code, ConnectError } from '@connectrpc/connect';
-import { ErrorCode, IdentityError } from '../../domain/shared/identity-error.js';
+import { ApplicationErrorCode } from '../../application/application.errors.js';
+import { CodedError } from '../../domain/shared/coded-error.js';
+import { ErrorCode } from '../../domain/shared/identity-error.js';
 import { InvalidArgumentError, TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
 
 /** The one table from the service's error codes to gRPC/Connect status codes. */
-export const STATUS_BY_ERROR_CODE: Readonly<Record<ErrorCode, Code>> = {
+export const STATUS_BY_ERROR_CODE: Readonly<Record<ErrorCode | ApplicationErrorCode, Code>> = {
   [ErrorCode.InvalidArgument]: Code.InvalidArgument,
   [ErrorCode.EmailTaken]: Code.AlreadyExists,
   [ErrorCode.InvalidCredentials]: Code.Unauthenticated,
   [ErrorCode.InvalidToken]: Code.Unauthenticated,
   [ErrorCode.TooManyAttempts]: Code.ResourceExhausted,
-  [ErrorCode.Overloaded]: Code.ResourceExhausted,
-  [ErrorCode.Unavailable]: Code.Unavailable,
+  [ApplicationErrorCode.Overloaded]: Code.ResourceExhausted,
+  [ApplicationErrorCode.Unavailable]: Code.Unavailable,
 };
 
 const ERROR_DOMAIN = 'identity.v1';
@@ -25,13 +27,19 @@ type Detail = ConstructorParameters<typeof ConnectError>[3];
  */
 export function toConnectError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
-  if (error instanceof IdentityError) {
-    return new ConnectError(error.message, STATUS_BY_ERROR_CODE[error.code], undefined, detailsOf(error), error);
+  if (error instanceof CodedError) {
+    const status = statusOf(error.code);
+    if (status !== undefined) return new ConnectError(error.message, status, undefined, detailsOf(error), error);
   }
   return new ConnectError('internal error', Code.Internal, undefined, undefined, error);
 }
 
-function detailsOf(error: IdentityError): Detail {
+/** A code outside the table (a start-up error, say) has no business reaching a caller: INTERNAL. */
+function statusOf(code: string): Code | undefined {
+  return Object.hasOwn(STATUS_BY_ERROR_CODE, code) ? STATUS_BY_ERROR_CODE[code as keyof typeof STATUS_BY_ERROR_CODE] : undefined;
+}
+
+function detailsOf(error: CodedError): Detail {
   const details: NonNullable<Detail> = [{ desc: ErrorInfoSchema, value: { reason: error.code, domain: ERROR_DOMAIN } }];
   if (error instanceof InvalidArgumentError) {
     details.push({ desc: BadRequestSchema, value: { fieldViolations: error.violations.map((v) => ({ ...v })) } });
