@@ -1,5 +1,5 @@
 import bcrypt from 'bcrypt';
-import { SEED_PASSWORD, seedUsers } from '../../src/infrastructure/db/user-seeder.js';
+import { SEED_PASSWORD, seedUsers } from './user-seeder.js';
 import type { BenchDatabase } from './database.js';
 
 export interface SeededUsers {

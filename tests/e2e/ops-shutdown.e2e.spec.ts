@@ -6,12 +6,13 @@
  * A second signal more than a second later exits at once, still with nothing half-written.
  */
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { grpc, grpcError, grpcHealthClient, GrpcIdentityClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { deleteStream, readStream } from '../helpers/nats.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process.js';
 import { testEnv } from '../helpers/service.js';
+import { DUPLICATE_SIGNAL_MS } from '../../src/app/serve.js';
 
 const CALLS = 20;
 const GRACE_SECONDS = 90;
@@ -227,8 +228,11 @@ describe('a second SIGTERM more than a second later', () => {
     const client = new GrpcIdentityClient(server.apiUrl);
     try {
       const { outcomes, all } = await registrationsInFlight(server, client, 'abort');
+      const firstAt = Date.now();
       server.child.kill('SIGTERM');
-      await sleep(1_300);
+      // The drain is under way, and the copy window is over: this is a second request to stop.
+      await vi.waitFor(() => expect(server.logs.some((line) => line['msg'] === 'shutting down')).toBe(true), { timeout: 10_000, interval: 20 });
+      await sleep(Math.max(0, firstAt + DUPLICATE_SIGNAL_MS + 100 - Date.now()));
       const finishedBeforeSecond = outcomes.length;
       const secondAt = Date.now();
       server.child.kill('SIGTERM');

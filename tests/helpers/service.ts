@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/infrastructure/config/load-config.js';
-import { startService, type Service, type ServiceOverrides } from '../../src/main.js';
+import { startService, type Service, type ServiceOverrides } from '../../src/app/build-service.js';
 import type { TestDatabase } from './database.js';
 import { inject } from 'vitest';
 
@@ -31,7 +31,9 @@ export function testEnv(db: Pick<TestDatabase, 'url'>, extra: Record<string, str
   };
 }
 
-export interface TestService extends Service, AsyncDisposable {
+export interface TestService extends Service {
+  readonly apiPort: number;
+  readonly adminPort: number;
   /** http://127.0.0.1:<api port> */
   readonly url: string;
   /** http://127.0.0.1:<admin port> */
@@ -43,7 +45,6 @@ export async function startTestService(env: Record<string, string>, overrides: S
   return Object.assign(service, {
     url: `http://127.0.0.1:${service.apiPort}`,
     adminUrl: `http://127.0.0.1:${service.adminPort}`,
-    [Symbol.asyncDispose]: () => service.shutdown(),
   });
 }
 

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Email } from '../../src/domain/identity/value-objects/email.value-object.js';
-import { seedUsers } from '../../src/infrastructure/db/user-seeder.js';
+import { seedUsers } from '../../bench/lib/user-seeder.js';
 import { KnexUserRepository } from '../../src/infrastructure/db/user.repository.js';
 import { OutboxStore } from '../../src/infrastructure/outbox/outbox.store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';

@@ -1,13 +1,10 @@
 import type { Knex } from 'knex';
 import { migrationNames, migrationSource } from './migrations/index.js';
+import type { MigrationStatus } from '../../application/ports/schema-migrations.port.js';
 import { CodedError } from '../../domain/shared/coded-error.js';
 
 const options: Knex.MigratorConfig = { migrationSource };
 
-export interface MigrationStatus {
-  readonly applied: readonly string[];
-  readonly pending: readonly string[];
-}
 
 export async function migrateUp(knex: Knex): Promise<readonly string[]> {
   const [, applied] = (await knex.migrate.latest(options)) as [number, string[]];

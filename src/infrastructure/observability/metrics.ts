@@ -1,15 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { OutboxStats } from '../../application/ports/outbox-operations.port.js';
 
 /**
  * Every metric the service exports, registered on one registry. The gRPC series are named
  * and labelled as go-grpc-prometheus does, so existing dashboards work unchanged.
  */
-interface OutboxStats {
-  readonly pending: number;
-  readonly dead: number;
-  readonly oldestPendingAgeSeconds: number;
-}
 
 export interface OutboxGaugeSource {
   stats(): Promise<OutboxStats>;

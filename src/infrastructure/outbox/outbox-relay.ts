@@ -8,6 +8,7 @@ import { backoffMs } from './backoff.js';
 import { subjectFor } from './event-codec.js';
 import type { ClaimOptions, ClaimedEvent, OutboxStore, RowFailure } from './outbox.store.js';
 import { InFlightWindow } from './in-flight-window.js';
+import type { FlushResult } from '../../application/ports/outbox-operations.port.js';
 
 export interface OutboxRelayOptions {
   readonly relayId: string;
@@ -45,10 +46,6 @@ interface BatchResult {
   readonly transportError?: string;
 }
 
-export interface FlushResult {
-  readonly published: number;
-  readonly failed: number;
-}
 
 /** An event this build cannot turn into a message: retrying will not help, so it counts toward dead-lettering. */
 class UnpublishableEventError extends Error {}

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { withDbErrors } from '../db/db-errors.js';
+import type { OutboxStats } from '../../application/ports/outbox-operations.port.js';
 
 /** An outbox row claimed by a relay for publication. */
 export interface ClaimedEvent {
@@ -30,11 +31,6 @@ export interface RowFailure {
   readonly dead: boolean;
 }
 
-export interface OutboxStats {
-  readonly pending: number;
-  readonly dead: number;
-  readonly oldestPendingAgeSeconds: number;
-}
 
 interface ClaimedRow {
   id: string | number;

@@ -1,10 +1,12 @@
+import type { SigningKeyState } from '../../application/ports/signing-key-operations.port.js';
+
 /**
  * A signing key's state follows from its times alone, so every replica that reads the same
  * rows agrees on it without anyone writing state transitions:
  * pending (published, not signing) -> active (signing) -> retired (published until the last
  * token it signed has expired) -> removed.
  */
-export type KeyState = 'pending' | 'active' | 'retired' | 'removed';
+export type KeyState = SigningKeyState;
 
 export interface KeyTimes {
   readonly activatesAt: Date;

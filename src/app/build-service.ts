@@ -1,0 +1,186 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { DestinationStream, Logger } from 'pino';
+import { systemClock, type Clock } from '../application/ports/clock.port.js';
+import type { PasswordHasher } from '../application/ports/password-hasher.port.js';
+import { Authenticate } from '../application/use-cases/authenticate.use-case.js';
+import { RegisterUser } from '../application/use-cases/register-user.use-case.js';
+import { VerifyToken } from '../application/use-cases/verify-token.use-case.js';
+import type { Config } from '../infrastructure/config/load-config.js';
+import { BcryptHasher } from '../infrastructure/crypto/bcrypt.hasher.js';
+import { openDatabase, poolGauges, type Database } from '../infrastructure/db/database.js';
+import { KnexUnitOfWork, type KnexUnitOfWorkOptions } from '../infrastructure/db/knex-unit-of-work.js';
+import { ensureSchema } from '../infrastructure/db/migrator.js';
+import { KnexUserRepository } from '../infrastructure/db/user.repository.js';
+import { createLogger } from '../infrastructure/observability/logger.js';
+import { createMetrics, type Metrics } from '../infrastructure/observability/metrics.js';
+import { PinoAuditLog } from '../infrastructure/observability/pino-audit-log.js';
+import { Readiness } from '../infrastructure/observability/readiness.js';
+import { OutboxCommitListener } from '../infrastructure/outbox/outbox-commit-listener.js';
+import type { OutboxRelay } from '../infrastructure/outbox/outbox-relay.js';
+import { OutboxStore } from '../infrastructure/outbox/outbox.store.js';
+import { noLoginThrottle } from '../infrastructure/throttle/pg-login-throttle.js';
+import type { KeyRing } from '../infrastructure/tokens/key-ring.js';
+import { AdminServer } from '../transport/http/admin-server.js';
+import { ApiServer } from '../transport/http/api-server.js';
+import { apiHandler } from './wiring/api-handler.js';
+import { warnDevelopmentFallbacks } from './wiring/dev-fallbacks.js';
+import { keyRing } from './wiring/keys.js';
+import { loginThrottle } from './wiring/login-throttle.js';
+import { natsConnector, outboxRelay } from './wiring/outbox.js';
+import { passwordPolicy } from './wiring/password-policy.js';
+import { tokenProvider } from './wiring/token-provider.js';
+
+/** Seams for tests: a log sink, a wrapped hasher, a failing outbox, a fixed clock. */
+export interface ServiceOverrides {
+  readonly logDestination?: DestinationStream;
+  readonly wrapHasher?: (hasher: PasswordHasher) => PasswordHasher;
+  readonly outboxFor?: KnexUnitOfWorkOptions['outboxFor'];
+  readonly clock?: Clock;
+}
+
+/** The whole service, assembled and connected to its database, but not yet listening. */
+export interface Service extends AsyncDisposable {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly db: Database;
+  readonly readiness: Readiness;
+  readonly keys: KeyRing;
+  readonly relay: OutboxRelay | undefined;
+  /** The Node request handler of the API port (gRPC, gRPC-Web, Connect): for tests and other servers. */
+  readonly apiHandler: ReturnType<typeof apiHandler>;
+  /** Listens on PORT and ADMIN_PORT and starts the relay; resolves to the ports bound. */
+  start(): Promise<{ readonly apiPort: number; readonly adminPort: number }>;
+  /** Graceful stop: not serving, in-flight calls finish, relay stops, then every resource closes. */
+  shutdown(): Promise<void>;
+}
+
+const THROTTLE_CLEANUP_MS = 5 * 60_000;
+const HEALTH_MONITOR_MS = 2_000;
+/** No statement of a request comes near this; migrations (run by `migrate`) may, and get none. */
+const SERVE_STATEMENT_TIMEOUT_MS = 15_000;
+/** How long before the end of the grace time calls still running are told to stop, so their answers get out. */
+const ANSWER_LEFTOVERS_MS = 1_000;
+
+/**
+ * The composition root of `serve`: the one place that knows every concrete class. Each
+ * resource is put on a disposable stack as it opens, so a failed start closes what it
+ * opened and one failing cleanup never skips the others.
+ */
+export async function buildService(config: Config, overrides: ServiceOverrides = {}): Promise<Service> {
+  const logger = createLogger({ level: config.LOG_LEVEL, nodeEnv: config.NODE_ENV, destination: overrides.logDestination });
+  const clock = overrides.clock ?? systemClock;
+  const metrics = createMetrics();
+  warnDevelopmentFallbacks(config, logger, true);
+  await using stack = new AsyncDisposableStack();
+
+  const db = openDatabase(config, logger, SERVE_STATEMENT_TIMEOUT_MS);
+  stack.defer(() => db.close());
+  await ensureSchema(db.knex, config.migrateOnStart);
+  metrics.setPoolSource(poolGauges(db.knex));
+  const keys = keyRing(config, db, logger, clock);
+  await keys.start();
+  stack.defer(() => keys.stop());
+  const bcrypt = await BcryptHasher.start({ cost: config.BCRYPT_COST, workers: config.HASH_WORKERS, queueMax: config.HASH_QUEUE_MAX, metrics });
+  stack.defer(() => bcrypt.close());
+  const hasher = overrides.wrapHasher?.(bcrypt) ?? bcrypt;
+
+  const outboxStore = new OutboxStore(db.knex);
+  metrics.setOutboxSource(outboxStore);
+  const nats = config.OUTBOX_RELAY ? natsConnector(config, logger) : undefined;
+  if (nats !== undefined) stack.defer(() => nats.close());
+  const relay = nats && outboxRelay(config, outboxStore, nats, metrics, logger);
+  // Commits in other replicas (or other writers) wake this relay too; the embedded database
+  // has no other process, and its commits wake the relay in-process.
+  const listener =
+    relay && config.DATABASE_URL !== undefined
+      ? new OutboxCommitListener({ connectionString: config.DATABASE_URL, onCommit: () => relay.wake(), logger })
+      : undefined;
+  if (listener !== undefined) stack.defer(() => listener.stop());
+  // A stream we cannot use stops start-up here; NATS merely unreachable does not.
+  await nats?.whenStarted();
+
+  const throttle = loginThrottle(config, db.knex, metrics);
+  if (throttle !== undefined) {
+    const timer = setInterval(() => void throttle.cleanup().catch((error: unknown) => logger.warn({ err: error }, 'login throttle cleanup failed')), THROTTLE_CLEANUP_MS).unref();
+    stack.defer(() => clearInterval(timer));
+  }
+  const tokens = tokenProvider(config, keys, clock, logger, metrics);
+  const uow = new KnexUnitOfWork(db.knex, { eventSource: config.EVENT_SOURCE, onEventsCommitted: () => relay?.wake(), outboxFor: overrides.outboxFor });
+  const users = new KnexUserRepository(db.knex);
+  const audit = new PinoAuditLog(logger.child({ component: 'audit' }));
+  const useCases = {
+    registerUser: new RegisterUser({ uow, users, hasher, passwordPolicy: passwordPolicy(config), clock, audit }),
+    authenticate: new Authenticate({ uow, users, hasher, tokens, throttle: throttle ?? noLoginThrottle, clock, audit }),
+    verifyToken: new VerifyToken(tokens),
+  };
+
+  const readiness = new Readiness({
+    knex: db.knex,
+    keysReady: () => keys.ready,
+    outboxLag: async () => (await outboxStore.stats()).oldestPendingAgeSeconds,
+    maxOutboxLagSeconds: config.READY_MAX_OUTBOX_LAG_SECONDS,
+  });
+  stack.defer(() => readiness.stop());
+  const shutdownSignal = new AbortController();
+  const handler = apiHandler({ config, logger, metrics, readiness, useCases, shutdownSignal: shutdownSignal.signal });
+  const api = new ApiServer({
+    handler,
+    maxConcurrentStreams: config.MAX_CONCURRENT_STREAMS,
+    maxHeaderBytes: config.MAX_HEADER_BYTES,
+    idleTimeoutMs: config.IDLE_TIMEOUT_SECONDS * 1000,
+  });
+  const admin = new AdminServer({ readiness, registry: metrics.registry, jwks: () => keys.published().map((key) => key.jwk) });
+
+  const resources = stack.move();
+  async function start() {
+    const apiAddress = await api.listen(config.PORT, config.HOST);
+    resources.defer(() => api.close(0));
+    const adminAddress = await admin.listen(config.ADMIN_PORT, config.HOST);
+    resources.defer(() => admin.close());
+    readiness.monitor(HEALTH_MONITOR_MS);
+    relay?.start();
+    listener?.start();
+    logger.info({ port: apiAddress.port, adminPort: adminAddress.port, relay: relay !== undefined }, 'identity service started');
+    return { apiPort: apiAddress.port, adminPort: adminAddress.port };
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      // One deadline for the whole drain: in-flight calls first, then the relay's last batch
+      // (publishing what those calls committed) in whatever time is left.
+      const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
+      const deadline = Date.now() + graceMs;
+      logger.info({ graceMs }, 'shutting down');
+      readiness.startDraining();
+      // Calls still running near the end of the grace time are answered UNAVAILABLE (retry
+      // elsewhere) while their connections are up: cut connections end calls without a status,
+      // which clients report as INTERNAL.
+      const abortLeftovers = setTimeout(
+        () => shutdownSignal.abort(new ConnectError('the server is shutting down', Code.Unavailable)),
+        Math.max(0, graceMs - ANSWER_LEFTOVERS_MS),
+      ).unref();
+      try {
+        await api.close(graceMs);
+        clearTimeout(abortLeftovers);
+        await relay?.stop(Math.max(0, deadline - Date.now()));
+      } finally {
+        await resources.disposeAsync();
+      }
+      logger.info('stopped');
+    })());
+
+  return { config, logger, metrics, db, readiness, keys, relay, apiHandler: handler, start, shutdown, [Symbol.asyncDispose]: shutdown };
+}
+
+/** Builds the service and opens its ports: what `serve` and the end-to-end tests run. */
+export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<Service & { readonly apiPort: number; readonly adminPort: number }> {
+  const service = await buildService(config, overrides);
+  try {
+    return Object.assign(service, await service.start());
+  } catch (error) {
+    await service.shutdown().catch(() => undefined);
+    throw error;
+  }
+}

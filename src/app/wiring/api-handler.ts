@@ -1,0 +1,41 @@
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { Logger } from 'pino';
+import type { Config } from '../../infrastructure/config/load-config.js';
+import type { Metrics } from '../../infrastructure/observability/metrics.js';
+import type { Readiness } from '../../infrastructure/observability/readiness.js';
+import { prometheusRpcMetrics } from '../../infrastructure/observability/rpc-metrics.js';
+import { deadlineInterceptor } from '../../transport/connect/interceptors/deadline.interceptor.js';
+import { errorMappingInterceptor } from '../../transport/connect/interceptors/error-mapping.interceptor.js';
+import { observeInterceptor } from '../../transport/connect/interceptors/observe.interceptor.js';
+import { reportInvalidUtf8AsBadField, strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
+import { requestContextValues } from '../../transport/connect/request-context.js';
+import { routes } from '../../transport/connect/routes.js';
+import type { IdentityUseCases } from '../../transport/connect/identity.service.js';
+
+export interface ApiHandlerDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly readiness: Readiness;
+  readonly useCases: IdentityUseCases;
+  /** Aborted near the end of the shutdown grace time: calls still running answer UNAVAILABLE. */
+  readonly shutdownSignal: AbortSignal;
+}
+
+/**
+ * Every service of the API port behind one Node handler. Interceptors run outside in:
+ * observe (logs and metrics see the final code), error mapping (the one place a thrown
+ * error becomes a status), deadline.
+ */
+export function apiHandler(deps: ApiHandlerDeps) {
+  const { config, logger, metrics } = deps;
+  reportInvalidUtf8AsBadField();
+  return connectNodeAdapter({
+    routes: routes({ useCases: deps.useCases, readiness: deps.readiness }),
+    readMaxBytes: config.MAX_MESSAGE_BYTES,
+    shutdownSignal: deps.shutdownSignal,
+    jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
+    contextValues: requestContextValues(config.TRUST_PROXY),
+    interceptors: [observeInterceptor(logger, prometheusRpcMetrics(metrics)), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)],
+  });
+}
