@@ -43,7 +43,7 @@ export async function storedAtMs(jsm: JetStreamManager, stream: string, seq: num
 }
 
 /** "2026-11-20T10:00:00.123456789Z" -> epoch ms with the sub-millisecond digits kept. */
-export function isoNanosToMs(timestamp: string): number {
+function isoNanosToMs(timestamp: string): number {
   const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(timestamp);
   if (match === null) return Date.parse(timestamp);
   const fraction = Number(`0.${match[2] ?? '0'}`);

@@ -10,7 +10,7 @@ export function errorText(result: Pick<JobResult | StepResult, 'errors' | 'first
   return `errors ${entries.map(([name, count]) => `${name}×${count}`).join(', ')} (first: ${result.firstError ?? '?'})`;
 }
 
-export function latencyText(result: Pick<JobResult | StepResult, 'latency'>): string {
+function latencyText(result: Pick<JobResult | StepResult, 'latency'>): string {
   return `p50 ${ms(result.latency.p50)} ms, p99 ${ms(result.latency.p99)} ms`;
 }
 

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import type { MachineInfo } from './machine.js';
 
 /** /s rate, ms latency, MB decimal megabytes, x factor, n a count. */
-export type Unit = '/s' | 'ms' | 'MB' | 'x' | 'n';
+type Unit = '/s' | 'ms' | 'MB' | 'x' | 'n';
 
 export interface Figure {
   readonly value: number;
@@ -38,7 +38,7 @@ export interface RunReport {
 
 const GROUPED = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
-export function formatFigure(figure: Figure | undefined): string {
+function formatFigure(figure: Figure | undefined): string {
   if (figure === undefined) return '–';
   const { value, unit, label } = figure;
   const text = Number.isNaN(value)

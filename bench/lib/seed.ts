@@ -24,5 +24,3 @@ export async function seedDatabase(db: BenchDatabase, count: number, cost: numbe
   await db.knex.raw('analyze users');
   return { count, password: SEED_PASSWORD, emailPrefix };
 }
-
-export const seededEmail = (users: SeededUsers, n: number): string => `${users.emailPrefix}${n}@seed.example`;

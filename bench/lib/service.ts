@@ -6,7 +6,7 @@ import { sleep } from './clock.js';
 import type { BenchContext } from './context.js';
 import type { BenchDatabase } from './database.js';
 import type { BenchNats } from './nats.js';
-import { freePort } from './ports.js';
+import getPort from 'get-port';
 import type { Scope } from './scope.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -14,7 +14,7 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const KEPT_LINES = 40;
 
-export interface ServiceOptions {
+interface ServiceOptions {
   readonly database: Pick<BenchDatabase, 'url' | 'keyEncryptionKey'>;
   readonly natsUrl: string;
   readonly bcryptCost: number;
@@ -47,9 +47,11 @@ export interface ServiceHandle {
  * port is bound before the admin port). Its stream is deleted and the process stopped when
  * `scope` closes.
  */
-export async function startService(options: ServiceOptions, nats: BenchNats, scope: Scope): Promise<ServiceHandle> {
+async function startService(options: ServiceOptions, nats: BenchNats, scope: Scope): Promise<ServiceHandle> {
   const tag = randomBytes(4).toString('hex');
-  const [port, adminPort] = [await freePort(), await freePort()];
+  // The service logs at warn level during the bench (info lines cost CPU on every call), so it
+  // cannot announce ports picked with PORT=0: the bench picks them.
+  const [port, adminPort] = [await getPort({ host: '127.0.0.1' }), await getPort({ host: '127.0.0.1' })];
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',

@@ -9,7 +9,7 @@ export interface LatencySummary {
 }
 
 /** Nearest-rank percentile of an ascending array. */
-export function percentile(sorted: readonly number[], p: number): number {
+function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
@@ -28,8 +28,6 @@ export function summarize(samples: readonly number[]): LatencySummary {
     max: values.length === 0 ? Number.NaN : values[values.length - 1]!,
   };
 }
-
-export const median = (samples: readonly number[]): number => summarize(samples).p50;
 
 /** How many of `times` fall inside [from, to): completions counted in a measurement window. */
 export const countBetween = (times: readonly number[], from: number, to: number): number =>

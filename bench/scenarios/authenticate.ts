@@ -14,7 +14,7 @@ const SETTINGS = {
   quick: { users: 2_000, warmupMs: 1_500, durationMs: 5_000, allCoresMs: 3_000 },
 };
 
-export const RAW_COMPARE = new URL('../procs/raw-compare.ts', import.meta.url);
+const RAW_COMPARE = new URL('../procs/raw-compare.ts', import.meta.url);
 
 /** The raw bcrypt compare rate on `threads` threads, in its own process. */
 export async function rawCompareRate(ctx: BenchContext, threads: number, warmupMs: number, durationMs: number): Promise<number> {

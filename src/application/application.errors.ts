@@ -7,7 +7,7 @@ export const ApplicationErrorCode = {
 } as const;
 export type ApplicationErrorCode = (typeof ApplicationErrorCode)[keyof typeof ApplicationErrorCode];
 
-export abstract class ApplicationError extends CodedError {
+abstract class ApplicationError extends CodedError {
   abstract override readonly code: ApplicationErrorCode;
 }
 

@@ -13,7 +13,7 @@ export type Json = Record<string, unknown>;
 export const b64url = (value: Buffer | string | Json): string =>
   (Buffer.isBuffer(value) ? value : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value))).toString('base64url');
 
-export const decodePart = (part: string): Json => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Json;
+const decodePart = (part: string): Json => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Json;
 
 export function decodeToken(token: string): { header: Json; claims: Json } {
   const [header = '', payload = ''] = token.split('.');

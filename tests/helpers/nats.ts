@@ -1,8 +1,9 @@
+import getPort from 'get-port';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect as connectTcp } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,7 +27,7 @@ export interface NatsServer extends AsyncDisposable {
 }
 
 export async function launchNatsServer(): Promise<NatsServer> {
-  const port = await freePort();
+  const port = await getPort({ host: '127.0.0.1' });
   const storeDir = await mkdtemp(join(tmpdir(), 'identity-nats-'));
   let child: ChildProcess | undefined;
   let log = '';
@@ -200,17 +201,6 @@ export async function insertOutboxRows(knex: Knex | Knex.Transaction, count: num
     await knex('outbox').insert(rows);
   }
   return eventIds;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {

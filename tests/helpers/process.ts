@@ -24,7 +24,7 @@ export async function runCli(args: readonly string[], env: Record<string, string
   return { code, signal, stdout, stderr };
 }
 
-export function spawnCli(args: readonly string[], env: Record<string, string>): ChildProcessWithoutNullStreams {
+function spawnCli(args: readonly string[], env: Record<string, string>): ChildProcessWithoutNullStreams {
   // PATH and HOME only from the parent: the child's configuration is exactly `env`.
   const base = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' };
   return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env: { ...base, ...env } });

@@ -16,7 +16,7 @@ export type RequestSpec =
   /** Every call registers a new email under the prefix. */
   | { readonly rpc: 'RegisterUser'; readonly emailPrefix: string; readonly password: string };
 
-export type Load =
+type Load =
   /** `concurrency` calls always in flight: the rate the server sustains. */
   | { readonly kind: 'closed'; readonly concurrency: number }
   /** Calls started at a fixed rate whatever the answers do: latency at a known load. */

@@ -1,5 +1,5 @@
-export type AuditAction = 'register' | 'login';
-export type AuditOutcome = 'success' | 'failure' | 'throttled' | 'rejected';
+type AuditAction = 'register' | 'login';
+type AuditOutcome = 'success' | 'failure' | 'throttled' | 'rejected';
 
 export interface AuditEntry {
   readonly action: AuditAction;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CodedError } from '../../domain/shared/coded-error.js';
 
 /** Another live process holds the embedded database's directory. */
-export class DataDirInUseError extends CodedError {
+class DataDirInUseError extends CodedError {
   readonly code = 'DB.DATA_DIR_IN_USE';
 
   constructor(dir: string, pid: number, host: string) {

@@ -7,7 +7,6 @@ import { lockDataDir } from './data-dir-lock.js';
 
 export interface Database {
   readonly knex: Knex;
-  readonly embedded: boolean;
   close(): Promise<void>;
 }
 
@@ -35,14 +34,13 @@ export function openDatabase(config: DatabaseConfig, logger: Logger, statementTi
       compileSqlOnError: false,
       log: knexLog(logger),
     });
-    return { knex, embedded: false, close: () => knex.destroy() };
+    return { knex, close: () => knex.destroy() };
   }
   const dir = resolve(config.DATA_DIR);
   const unlock = lockDataDir(dir);
   const knex = knexFactory({ client: ClientPgLite, connection: { filename: join(dir, 'pgdata') }, compileSqlOnError: false, log: knexLog(logger) });
   return {
     knex,
-    embedded: true,
     close: async () => {
       try {
         await knex.destroy();

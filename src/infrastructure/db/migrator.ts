@@ -33,7 +33,7 @@ export async function missingMigrations(knex: Knex): Promise<readonly string[]> 
 }
 
 /** Stops start-up with what to do, rather than with the first query that misses a table. */
-export class SchemaBehindError extends CodedError {
+class SchemaBehindError extends CodedError {
   readonly code = 'DB.SCHEMA_BEHIND';
 
   constructor(readonly missing: readonly string[]) {

@@ -1,3 +1,4 @@
+import pLimit, { type LimitFunction } from 'p-limit';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
@@ -7,7 +8,6 @@ import { isTransportFailure } from '../nats/publish-errors.js';
 import { backoffMs } from './backoff.js';
 import { subjectFor } from './event-codec.js';
 import type { ClaimOptions, ClaimedEvent, OutboxStore, RowFailure } from './outbox.store.js';
-import { InFlightWindow } from './in-flight-window.js';
 import type { FlushResult } from '../../application/ports/outbox-operations.port.js';
 
 export interface OutboxRelayOptions {
@@ -25,7 +25,7 @@ export interface OutboxRelayOptions {
 }
 
 /** Where the relay gets its JetStream client: undefined while NATS is unreachable. */
-export interface JetStreamSource {
+interface JetStreamSource {
   readonly jetstream: JetStreamClient | undefined;
   whenReady(): Promise<JetStreamClient>;
 }
@@ -40,8 +40,6 @@ export interface RelayDeps {
 interface BatchResult {
   readonly claimed: number;
   readonly published: number;
-  /** Rows that failed for a reason of their own (an attempt was counted). */
-  readonly failedIds: readonly string[];
   /** Set when every publish failed for a reason that is NATS's, not the rows'. */
   readonly transportError?: string;
 }
@@ -69,14 +67,14 @@ export class OutboxRelay {
   /** Rows this relay holds a lease on right now, given back on stop. */
   private readonly claimed = new Set<string>();
   /** OUTBOX_MAX_IN_FLIGHT publishes at most, whichever batch they belong to. */
-  private readonly window: InFlightWindow;
+  private readonly window: LimitFunction;
   private lastRetention = 0;
 
   constructor(
     private readonly deps: RelayDeps,
     private readonly options: OutboxRelayOptions,
   ) {
-    this.window = new InFlightWindow(options.maxInFlight);
+    this.window = pLimit(options.maxInFlight);
   }
 
   start(): void {
@@ -199,7 +197,7 @@ export class OutboxRelay {
     while (inFlight.length > 0) await settleOldest();
     await settling;
     if (settleError !== undefined) throw settleError;
-    return { ...totals, failedIds: [...failed], ...(transportError !== undefined && { transportError }) };
+    return { ...totals, ...(transportError !== undefined && { transportError }) };
   }
 
   private async claim(claim: Partial<ClaimOptions>): Promise<ClaimedEvent[]> {
@@ -219,7 +217,7 @@ export class OutboxRelay {
 
   /** Publishes every row with at most OUTBOX_MAX_IN_FLIGHT in flight; each outcome is undefined (acked) or the error. */
   private publishAll(js: JetStreamClient, rows: readonly ClaimedEvent[]): Promise<unknown[]> {
-    return Promise.all(rows.map((row) => this.window.run(() => this.publish(js, row)).then(() => undefined, (error: unknown) => error)));
+    return Promise.all(rows.map((row) => this.window(() => this.publish(js, row)).then(() => undefined, (error: unknown) => error)));
   }
 
   /** Writes a batch's outcome: published rows marked, NATS's failures released uncounted, the rows' own failures counted. */

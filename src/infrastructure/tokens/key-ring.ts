@@ -44,10 +44,10 @@ export class KeyRing {
 
   /** Loads the keys, creating the first one on a new database, and keeps them fresh. */
   async start(): Promise<void> {
-    await this.refresh();
+    await this.maintainAndReload();
     this.assertSignable();
     this.timer = setInterval(() => {
-      this.refresh().catch((error: unknown) =>
+      this.maintainAndReload().catch((error: unknown) =>
         this.options.logger.error({ err: error }, 'signing key refresh failed; keeping the keys loaded before'),
       );
     }, this.options.refreshSeconds * 1000);
@@ -58,14 +58,26 @@ export class KeyRing {
     clearInterval(this.timer);
   }
 
-  async refresh(): Promise<void> {
+  /** Each cycle writes first (the key life's due steps, under the managers' shared lock), then reads the keys. */
+  private async maintainAndReload(): Promise<void> {
     const now = this.options.clock.now();
-    // On a new database, and on one whose keys were lost (say, migrations rolled back and
-    // applied again under a running service), the first replica to get here makes a key.
+    await this.maintain(now);
+    await this.reload(now);
+  }
+
+  /**
+   * On a new database, and on one whose keys were lost (say, migrations rolled back and
+   * applied again under a running service), the first replica to get here makes a key;
+   * whichever replica comes first rotates a key that is due and deletes removed ones.
+   */
+  private async maintain(now: Date): Promise<void> {
     await this.manager.ensureSigningKey(now);
     const rotated = await this.manager.rotateIfDue(now);
     if (rotated !== undefined) this.options.logger.info({ kid: rotated.kid, activatesAt: rotated.activatesAt }, 'signing key rotated automatically');
     await this.store.deleteRemoved(now);
+  }
+
+  private async reload(now: Date): Promise<void> {
     const rows = await this.store.list();
     const next = new Map<string, LoadedKey>();
     for (const row of rows) next.set(row.kid, await this.load(row, now));

@@ -4,7 +4,7 @@ import type { SigningKeyOperations } from '../../application/ports/signing-key-o
 import type { ExitCode } from './exit-code.js';
 
 /** Runs `work` with the operations open (a database connection), and closes them afterwards. */
-export type Scoped<T> = (work: (operations: T) => Promise<ExitCode>) => Promise<ExitCode>;
+type Scoped<T> = (work: (operations: T) => Promise<ExitCode>) => Promise<ExitCode>;
 
 /** What the commands need, supplied by the composition root once the configuration is read. */
 export interface CliDeps {
