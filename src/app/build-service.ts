@@ -123,7 +123,7 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
   });
   stack.defer(() => readiness.stop());
   const shutdownSignal = new AbortController();
-  const handler = apiHandler({ config, logger, metrics, readiness, useCases, shutdownSignal: shutdownSignal.signal });
+  const handler = apiHandler({ config, logger, metrics, readiness, useCases, keys, shutdownSignal: shutdownSignal.signal });
   const api = new ApiServer({
     handler,
     maxConcurrentStreams: config.MAX_CONCURRENT_STREAMS,

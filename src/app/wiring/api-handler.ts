@@ -1,6 +1,8 @@
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
+import type { SigningKeyStatus } from '../../application/ports/request-authorization.port.js';
 import type { Config } from '../../infrastructure/config/load-config.js';
+import { prometheusAuthorizationCheckMetrics } from '../../infrastructure/observability/authorization-check-metrics.js';
 import type { Metrics } from '../../infrastructure/observability/metrics.js';
 import type { Readiness } from '../../infrastructure/observability/readiness.js';
 import { prometheusRpcMetrics } from '../../infrastructure/observability/rpc-metrics.js';
@@ -18,6 +20,8 @@ export interface ApiHandlerDeps {
   readonly metrics: Metrics;
   readonly readiness: Readiness;
   readonly useCases: IdentityUseCases;
+  /** Whether a signing key is loaded (the key ring): ext_authz Check answers 503 without one. */
+  readonly keys: SigningKeyStatus;
   /** Aborted near the end of the shutdown grace time: calls still running answer UNAVAILABLE. */
   readonly shutdownSignal: AbortSignal;
 }
@@ -31,7 +35,16 @@ export function apiHandler(deps: ApiHandlerDeps) {
   const { config, logger, metrics } = deps;
   reportInvalidUtf8AsBadField();
   return connectNodeAdapter({
-    routes: routes({ useCases: deps.useCases, readiness: deps.readiness }),
+    routes: routes({
+      useCases: deps.useCases,
+      readiness: deps.readiness,
+      extAuthz: {
+        keys: deps.keys,
+        metrics: prometheusAuthorizationCheckMetrics(metrics),
+        realm: config.TOKEN_ISSUER,
+        stripAuthorization: config.EXT_AUTHZ_STRIP_AUTHORIZATION,
+      },
+    }),
     readMaxBytes: config.MAX_MESSAGE_BYTES,
     shutdownSignal: deps.shutdownSignal,
     jsonOptions: { textDecoder: strictJsonTextDecoder } as never,

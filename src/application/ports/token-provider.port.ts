@@ -12,6 +12,8 @@ export interface VerifiedToken {
   readonly tokenId: string;
   readonly issuedAt: Date;
   readonly expiresAt: Date;
+  /** The `sid` claim: the session the token belongs to; absent on tokens issued before sessions. */
+  readonly sessionId?: string;
 }
 
 export interface TokenProvider {

@@ -67,6 +67,8 @@ export const configSchema = z
     KEY_PUBLISH_LEAD_SECONDS: int(0, 30 * 86_400, 1_800),
     KEY_ROTATION_DAYS: int(0, 3_650, 0),
     KEY_REFRESH_SECONDS: int(1, 3_600, 30),
+    /** ext_authz Check: an allowed request reaches the upstream without its Authorization header. */
+    EXT_AUTHZ_STRIP_AUTHORIZATION: flag(false),
 
     BCRYPT_COST: int(10, 15, 12),
     HASH_WORKERS: int(1, 64, Math.max(1, availableParallelism() - 1)),

@@ -122,8 +122,14 @@ export function createMetrics() {
     }),
     tokenVerifyFailures: new Counter({
       name: 'token_verify_failures_total',
-      help: 'Tokens refused by VerifyToken, by reason.',
+      help: 'Tokens refused by VerifyToken and ext_authz Check, by reason (Check adds "missing": no Bearer token).',
       labelNames: ['reason'],
+      registers,
+    }),
+    extAuthzChecks: new Counter({
+      name: 'ext_authz_checks_total',
+      help: 'Envoy ext_authz Check answers: allowed, denied (401) or unavailable (503).',
+      labelNames: ['result'],
       registers,
     }),
     loginThrottled: new Counter({

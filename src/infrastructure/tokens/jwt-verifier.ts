@@ -65,7 +65,7 @@ export class JwtVerifier {
 
   private checkClaims(claims: Record<string, unknown>, now: Date): VerifiedToken {
     const { issuer, audience, clockSkewSeconds: skew } = this.options;
-    const { iss, aud, sub, iat, nbf, exp, jti } = claims;
+    const { iss, aud, sub, iat, nbf, exp, jti, sid } = claims;
     if (typeof sub !== 'string' || !UserId.isValid(sub) || typeof jti !== 'string' || jti.length === 0) fail(TokenFailureReason.Claims);
     if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) fail(TokenFailureReason.Claims);
     if (iss !== issuer) fail(TokenFailureReason.Issuer);
@@ -78,6 +78,7 @@ export class JwtVerifier {
       tokenId: jti as string,
       issuedAt: new Date((iat as number) * 1000),
       expiresAt: new Date((exp as number) * 1000),
+      ...(typeof sid === 'string' && sid !== '' ? { sessionId: sid } : {}),
     };
   }
 }

@@ -2,7 +2,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { ApplicationErrorCode } from '../../application/application.errors.js';
 import { CodedError } from '../../domain/shared/coded-error.js';
 import { ErrorCode } from '../../domain/shared/identity-error.js';
-import { InvalidArgumentError, TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
+import { InvalidArgumentError, TokenFailureReason, TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
 
 /** The one table from the service's error codes to gRPC/Connect status codes. */
@@ -48,4 +48,25 @@ function detailsOf(error: CodedError): Detail {
     details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(error.retryAfterSeconds) } } });
   }
   return details;
+}
+
+/**
+ * How an Envoy ext_authz Check answers a failure of VerifyToken. Check never fails at the
+ * gRPC level for an expected fault: a bad token is a denial (401), a service that cannot
+ * decide now is unavailable (503). `uncounted` is the token_verify_failures_total reason of a
+ * refusal VerifyToken did not count itself (input it refused before verifying). Undefined: a
+ * bug, which stays INTERNAL.
+ */
+export interface CheckFailure {
+  readonly result: 'denied' | 'unavailable';
+  readonly uncounted?: TokenFailureReason;
+}
+
+export function toCheckFailure(error: unknown): CheckFailure | undefined {
+  if (error instanceof InvalidArgumentError) return { result: 'denied', uncounted: TokenFailureReason.Malformed };
+  if (!(error instanceof CodedError)) return undefined;
+  const code = statusOf(error.code);
+  if (code === Code.Unauthenticated) return { result: 'denied' };
+  if (code === Code.Unavailable || code === Code.ResourceExhausted) return { result: 'unavailable' };
+  return undefined;
 }

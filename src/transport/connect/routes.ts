@@ -1,4 +1,6 @@
 import type { ConnectRouter } from '@connectrpc/connect';
+import type { AuthorizationCheckMetrics, SigningKeyStatus } from '../../application/ports/request-authorization.port.js';
+import { Authorization, file_envoy_service_auth_v3_external_auth } from '../../gen/envoy/service/auth/v3/external_auth_pb.js';
 import { file_google_rpc_error_details } from '../../gen/google/rpc/error_details_pb.js';
 import { Health, file_grpc_health_v1_health } from '../../gen/grpc/health/v1/health_pb.js';
 import * as reflectionV1Pb from '../../gen/grpc/reflection/v1/reflection_pb.js';
@@ -6,6 +8,7 @@ import * as reflectionV1alphaPb from '../../gen/grpc/reflection/v1alpha/reflecti
 import { IdentityService, file_identity_v1_identity } from '../../gen/identity/v1/identity_pb.js';
 import { file_identity_v1_events } from '../../gen/identity/v1/events_pb.js';
 import type { Readiness } from '../../infrastructure/observability/readiness.js';
+import { ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
 import { HealthServiceHandler } from './health.service.js';
 import { IdentityServiceHandler, type IdentityUseCases } from './identity.service.js';
 import { ReflectionResponder, reflectionV1, reflectionV1alpha } from './reflection.service.js';
@@ -13,15 +16,21 @@ import { ReflectionResponder, reflectionV1, reflectionV1alpha } from './reflecti
 export interface RouteDeps {
   readonly useCases: IdentityUseCases;
   readonly readiness: Readiness;
+  /** Envoy ext_authz Check, answered with the same VerifyToken use case as IdentityService. */
+  readonly extAuthz: ExtAuthzOptions & {
+    readonly keys: SigningKeyStatus;
+    readonly metrics: AuthorizationCheckMetrics;
+  };
 }
 
-const SERVED = [IdentityService, Health, reflectionV1Pb.ServerReflection, reflectionV1alphaPb.ServerReflection];
+const SERVED = [IdentityService, Authorization, Health, reflectionV1Pb.ServerReflection, reflectionV1alphaPb.ServerReflection];
 
 /** Every service on the API port, registered in one place. */
 export function routes(deps: RouteDeps) {
   const files = [
     file_identity_v1_identity,
     file_identity_v1_events,
+    file_envoy_service_auth_v3_external_auth,
     file_grpc_health_v1_health,
     reflectionV1Pb.file_grpc_reflection_v1_reflection,
     reflectionV1alphaPb.file_grpc_reflection_v1alpha_reflection,
@@ -31,6 +40,8 @@ export function routes(deps: RouteDeps) {
   const responder = new ReflectionResponder(files, SERVED.map((service) => service.typeName));
   return (router: ConnectRouter) => {
     router.service(IdentityService, new IdentityServiceHandler(deps.useCases));
+    const { keys, metrics, ...extAuthzOptions } = deps.extAuthz;
+    router.service(Authorization, new ExtAuthzServiceHandler({ verifyToken: deps.useCases.verifyToken, keys, metrics }, extAuthzOptions));
     router.service(Health, new HealthServiceHandler(deps.readiness));
     router.service(reflectionV1Pb.ServerReflection, reflectionV1(responder));
     router.service(reflectionV1alphaPb.ServerReflection, reflectionV1alpha(responder));
