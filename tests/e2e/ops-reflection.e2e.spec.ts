@@ -102,7 +102,7 @@ describe('buf curl, with reflection only', () => {
   it('lists the services', async () => {
     const result = await bufCurl(['--list-services', service.url]);
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout.trim().split('\n').sort()).toEqual(['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', IDENTITY]);
+    expect(result.stdout.trim().split('\n').sort()).toEqual(['envoy.service.auth.v3.Authorization', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', IDENTITY]);
   });
 
   it.each(['grpc-v1', 'grpc-v1alpha'])('lists the IdentityService and Health methods (%s)', async (reflectProtocol) => {
@@ -140,7 +140,7 @@ describe.each<Version>(['v1', 'v1alpha'])('a grpc-js reflection client (%s)', (v
     expect(response['valid_host']).toBe('localhost');
     expect(response['original_request']).toMatchObject({ list_services: '' });
     const names = (response['list_services_response']['service'] as { name: string }[]).map((s) => s.name).sort();
-    expect(names).toEqual(['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', IDENTITY]);
+    expect(names).toEqual(['envoy.service.auth.v3.Authorization', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', IDENTITY]);
     expect((await session.end()).code).toBe(grpc.status.OK);
   });
 
