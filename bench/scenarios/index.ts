@@ -1,6 +1,7 @@
 import type { BenchContext } from '../lib/context.js';
 import type { ResultRow } from '../lib/report.js';
 import { authenticate } from './authenticate.js';
+import { extAuthz } from './ext-authz.js';
 import { memory } from './memory.js';
 import { mixed } from './mixed.js';
 import { register } from './register.js';
@@ -22,6 +23,7 @@ export const scenarios: readonly Scenario[] = [
   { name: 'authenticate', run: authenticate },
   { name: 'verify-uncached', run: verifyUncached },
   { name: 'verify-cached', run: verifyCached },
+  { name: 'ext-authz', run: extAuthz },
   { name: 'mixed', run: mixed },
   { name: 'timing', run: timing },
   { name: 'scale', run: scale },
