@@ -16,7 +16,7 @@ import { Authorization, CheckRequestSchema } from '../../src/gen/envoy/service/a
 import { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
 import { loadConfig } from '../../src/infrastructure/config/load-config.js';
 import { bearerCredentials, ExtAuthzServiceHandler } from '../../src/transport/connect/ext-authz.service.js';
-import { toConnectError } from '../../src/transport/connect/error-mapper.js';
+import { errorMappingInterceptor } from '../../src/transport/connect/interceptors/error-mapping.interceptor.js';
 
 const USER = '0190f3a4-5b6c-7d8e-9f00-112233445566';
 const GOOD: VerifiedToken = { userId: USER, tokenId: 'jti-1', issuedAt: new Date(0), expiresAt: new Date(3_600_000) };
@@ -42,8 +42,8 @@ function harness(options: { refuse?: (token: string) => Error; ready?: boolean; 
     { realm: 'https://id.example/"quoted"\\', stripAuthorization: options.strip ?? false },
   );
   const transport = createRouterTransport((router) => router.service(Authorization, handler), {
-    // The server's own interceptor maps what escapes a handler (observe.interceptor.ts).
-    router: { interceptors: [(next) => async (req) => next(req).catch((error: unknown) => Promise.reject(toConnectError(error)))] },
+    // The server's own mapping of what escapes a handler.
+    router: { interceptors: [errorMappingInterceptor] },
   });
   const client = createClient(Authorization, transport);
   const check = (authorization?: string) =>
