@@ -24,9 +24,9 @@ const UNAVAILABLE = 14;
 const UNAUTHENTICATED = 16;
 
 /** The headers an allowed request reaches the upstream with; any copies the client sent are replaced. */
-export const USER_ID_HEADER = 'x-user-id';
-export const SESSION_ID_HEADER = 'x-session-id';
-export const TOKEN_ID_HEADER = 'x-token-id';
+const USER_ID_HEADER = 'x-user-id';
+const SESSION_ID_HEADER = 'x-session-id';
+const TOKEN_ID_HEADER = 'x-token-id';
 
 export interface ExtAuthzOptions {
   /** TOKEN_ISSUER: the realm of the `www-authenticate` challenge. */
