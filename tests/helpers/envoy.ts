@@ -27,7 +27,7 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = Record<string, any>;
 
-export interface HeaderOption {
+interface HeaderOption {
   readonly header: { readonly key: string; readonly value: string };
   readonly append_action: string;
   readonly keep_empty_value: boolean;
