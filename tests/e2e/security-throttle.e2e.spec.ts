@@ -24,7 +24,7 @@ let db: TestDatabase;
 /** Two replicas: per-email limit 5, client limit out of the way, delay capped at 8 s. */
 let replicaA: TestService;
 let replicaB: TestService;
-/** Client-address limit 3, client address from x-forwarded-for. */
+/** Client-address limit 3, client address from x-forwarded-for, walked past loopback and 10/8 proxies. */
 let behindProxy: TestService;
 /** Client-address limit 3, x-forwarded-for ignored. */
 let noProxy: TestService;
@@ -38,7 +38,7 @@ beforeAll(async () => {
   const replicaEnv = env({ LOGIN_FREE_ATTEMPTS: '5', LOGIN_CLIENT_FREE_ATTEMPTS: '100000', LOGIN_MAX_DELAY_SECONDS: String(MAX_DELAY), LOGIN_WINDOW_SECONDS: String(WINDOW) });
   replicaA = await startTestService(replicaEnv, { wrapHasher: countCalls });
   replicaB = await startTestService(replicaEnv, { wrapHasher: countCalls });
-  behindProxy = await startTestService(env({ LOGIN_FREE_ATTEMPTS: '100', LOGIN_CLIENT_FREE_ATTEMPTS: '3', TRUST_PROXY: 'true' }), { wrapHasher: countCalls });
+  behindProxy = await startTestService(env({ LOGIN_FREE_ATTEMPTS: '100', LOGIN_CLIENT_FREE_ATTEMPTS: '3', TRUST_PROXY: 'true', TRUSTED_PROXIES: '127.0.0.0/8,10.0.0.0/8' }), { wrapHasher: countCalls });
   noProxy = await startTestService(env({ LOGIN_FREE_ATTEMPTS: '100', LOGIN_CLIENT_FREE_ATTEMPTS: '3', TRUST_PROXY: 'false' }), { wrapHasher: countCalls });
 });
 
@@ -274,7 +274,7 @@ describe('per client address', () => {
     expect((await row(`client:${address}`))?.failures).toBe(3);
   });
 
-  it('with TRUST_PROXY=true the first x-forwarded-for hop is the client key', async () => {
+  it('with TRUST_PROXY=true the client key is the first x-forwarded-for hop outside TRUSTED_PROXIES, from the right', async () => {
     const address = '198.51.100.23';
     const email = await registered('hop');
     for (let i = 0; i < 3; i++) await attempt(behindProxy, uniqueEmail('hop'), WRONG, `${address}, 10.0.0.${i + 1}`);

@@ -48,7 +48,7 @@ export function apiHandler(deps: ApiHandlerDeps) {
     readMaxBytes: config.MAX_MESSAGE_BYTES,
     shutdownSignal: deps.shutdownSignal,
     jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
-    contextValues: requestContextValues(config.TRUST_PROXY),
+    contextValues: requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }),
     interceptors: [observeInterceptor(logger, prometheusRpcMetrics(metrics)), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)],
   });
 }

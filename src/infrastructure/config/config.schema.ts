@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -16,6 +17,23 @@ const isNatsServer = (server: string) => server !== '' && URL.canParse(server.in
 const natsServers = z
   .string()
   .refine((value) => value.split(',').every((server) => isNatsServer(server.trim())), 'must be a comma-separated list of nats://host:port URLs');
+/** Refused here, at start, with the entry named, rather than by proxy-addr on the first request. */
+const cidrProblem = (cidr: string): string | undefined => {
+  if (cidr === '') return 'an empty entry';
+  try {
+    proxyaddr.compile(cidr);
+    return undefined;
+  } catch (error) {
+    return `${JSON.stringify(cidr)}: ${(error as Error).message}`;
+  }
+};
+const cidrList = z
+  .string()
+  .transform((value) => value.split(',').map((cidr) => cidr.trim()))
+  .superRefine((cidrs, ctx) => {
+    const problems = cidrs.map(cidrProblem).filter((problem) => problem !== undefined);
+    if (problems.length > 0) ctx.addIssue({ code: 'custom', message: `must be comma-separated CIDRs (${problems.join(', ')})` });
+  });
 const base64Key = z
   .string()
   .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded');
@@ -81,6 +99,7 @@ export const configSchema = z
     LOGIN_WINDOW_SECONDS: int(1, 86_400, 900),
     LOGIN_MAX_DELAY_SECONDS: int(1, 86_400, 900),
     TRUST_PROXY: flag(false),
+    TRUSTED_PROXIES: cidrList.default(['127.0.0.0/8', '::1/128']),
 
     MAX_MESSAGE_BYTES: int(1_024, 64 * 1_048_576, 1_048_576),
     MAX_CONCURRENT_STREAMS: int(1, 10_000, 100),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext } from '@connectrpc/connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
+import { clientAddressResolver } from './client-address.resolver.js';
 
 type NodeServerRequest = Parameters<NonNullable<ConnectNodeAdapterOptions['contextValues']>>[0];
 
@@ -11,28 +12,28 @@ export const kRequestSignal = createContextKey<AbortSignal | undefined>(undefine
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+export interface ClientAddressOptions {
+  /** Read x-forwarded-for at all. */
+  readonly trustProxy: boolean;
+  /** CIDRs of the proxies whose x-forwarded-for entries are believed (already validated by config). */
+  readonly trustedProxies: readonly string[];
+}
+
 /**
  * Reads, once per request, what the handlers need from the HTTP layer: the client address
- * (the peer, or the first x-forwarded-for hop when the proxy in front is trusted) and a
- * request id (the caller's x-request-id when it looks like one, else a new UUID).
+ * (the peer, or with trustProxy the address the trusted proxies report, see
+ * client-address.resolver) and a request id (the caller's x-request-id when it looks like
+ * one, else a new UUID).
  */
-export function requestContextValues(trustProxy: boolean) {
+export function requestContextValues(options: ClientAddressOptions) {
+  const clientAddress = clientAddressResolver(options.trustProxy ? options.trustedProxies : undefined);
   return (req: NodeServerRequest): ContextValues => {
     const values = createContextValues();
-    values.set(kClientAddress, clientAddress(req, trustProxy));
+    values.set(kClientAddress, clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
     const given = req.headers['x-request-id'];
     values.set(kRequestId, typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID());
     return values;
   };
-}
-
-function clientAddress(req: NodeServerRequest, trustProxy: boolean): string {
-  const forwarded = req.headers['x-forwarded-for'];
-  if (trustProxy && typeof forwarded === 'string') {
-    const first = forwarded.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? 'unknown';
 }
 
 export const signalOf = (ctx: HandlerContext): AbortSignal => ctx.values.get(kRequestSignal) ?? ctx.signal;
