@@ -3,7 +3,7 @@ import type { PasswordHasher } from '../../application/ports/password-hasher.por
 import type { IssuedToken, TokenProvider } from '../../application/ports/token-provider.port.js';
 import type { UserRepository } from '../../application/ports/user.repository.port.js';
 import type { User } from '../../domain/identity/user.entity.js';
-import { emailKey, normaliseEmail } from '../../domain/identity/value-objects/email.value-object.js';
+import { emailKey, lowerCaseDomain, normaliseEmail } from '../../domain/identity/value-objects/email.value-object.js';
 import { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
 import { err, ok, type Result } from '../../domain/shared/result.js';
 import { isValidUnicode, utf8Length } from '../../domain/shared/text.js';
@@ -125,5 +125,5 @@ function parseLoginEmail(raw: string): Result<string, string> {
 /** The address as registration stores it: the local part as typed, the domain lower-cased. */
 function storedSpelling(typed: string): string {
   const at = typed.lastIndexOf('@');
-  return at < 0 ? typed : `${typed.slice(0, at)}@${typed.slice(at + 1).toLowerCase()}`;
+  return at < 0 ? typed : `${typed.slice(0, at)}@${lowerCaseDomain(typed.slice(at + 1))}`;
 }

@@ -7,7 +7,7 @@ const MAX_LABEL_BYTES = 63;
 
 /**
  * A normalised email address: trimmed, NFC, domain lower-cased, local part as given.
- * Two addresses are the same user when their `key` (the whole address lower-cased) is equal.
+ * Two addresses are the same user when their `key` (see `emailKey`) is equal.
  */
 export class Email {
   private constructor(readonly value: string) {}
@@ -27,7 +27,7 @@ export class Email {
     // The limits apply to the address as stored: lower-casing can change a character's UTF-8
     // length (U+023A is 2 bytes, its lower case U+2C65 is 3).
     const [local = '', typedDomain = ''] = parts;
-    const domain = typedDomain.toLowerCase();
+    const domain = lowerCaseDomain(typedDomain);
     const address = `${local}@${domain}`;
     if (utf8Length(address) > MAX_BYTES) return err(`must be at most ${MAX_BYTES} bytes`);
     const localBytes = utf8Length(local);
@@ -55,5 +55,17 @@ export class Email {
 /** Trim and NFC, as the contract normalises every email before any rule applies. */
 export const normaliseEmail = (raw: string): string => raw.trim().normalize('NFC');
 
-/** The lookup key for any string a caller presents as an email, valid or not. */
-export const emailKey = (raw: string): string => normaliseEmail(raw).toLowerCase();
+/**
+ * The domain as stored: lower-cased, then NFC again, since lower-casing can undo NFC (`T̈`
+ * has no precomposed form, `ẗ` has: U+0074 U+0308 composes to U+1E97).
+ */
+export const lowerCaseDomain = (domain: string): string => domain.toLowerCase().normalize('NFC');
+
+/**
+ * The uniqueness key, the one function registration (`Email.key`, stored in users.email_key)
+ * and login (for any string a caller presents, valid or not) both use: NFC, lower-case, NFC.
+ * NFC first so that canonically equal spellings lower-case alike; NFC last because
+ * lower-casing can leave a sequence that composes (`aT̈` and `aẗ` are one address).
+ * Changing it changes keys already stored: it needs a migration like 0006-rekey-emails.
+ */
+export const emailKey = (raw: string): string => normaliseEmail(raw).toLowerCase().normalize('NFC');

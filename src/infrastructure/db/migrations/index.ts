@@ -4,12 +4,13 @@ import * as createOutbox from './0002-create-outbox.js';
 import * as createSigningKeys from './0003-create-signing-keys.js';
 import * as createLoginAttempts from './0004-create-login-attempts.js';
 import * as notifyOutboxCommits from './0005-notify-outbox-commits.js';
+import * as rekeyEmails from './0006-rekey-emails.js';
 
 interface Migration extends Knex.Migration {
   readonly name: string;
 }
 
-const migrations: readonly Migration[] = [createUsers, createOutbox, createSigningKeys, createLoginAttempts, notifyOutboxCommits];
+const migrations: readonly Migration[] = [createUsers, createOutbox, createSigningKeys, createLoginAttempts, notifyOutboxCommits, rekeyEmails];
 
 /**
  * Migrations are imported, not discovered on disk, so they run the same from TypeScript
