@@ -90,9 +90,22 @@ export function compact(header: Json, claims: Json, signer: (input: Buffer) => B
   return `${input}.${b64url(signer(Buffer.from(input)))}`;
 }
 
+/** n of P-256. */
+export const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** s of an ES256 (r ‖ s) signature, and the same signature with another s. */
+export const sOf = (signature: Buffer): bigint => BigInt(`0x${signature.subarray(32).toString('hex')}`);
+export const withS = (signature: Buffer, s: bigint): Buffer =>
+  Buffer.concat([signature.subarray(0, 32), Buffer.from(s.toString(16).padStart(64, '0'), 'hex')]);
+
+/** ES256 as the service signs: of the two valid signatures (r, s) and (r, n − s), the low-S one. */
 export const es256Signer = (privateJwk: JsonWebKey) => {
   const key = createPrivateKey({ key: privateJwk, format: 'jwk' });
-  return (input: Buffer): Buffer => sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
+  return (input: Buffer): Buffer => {
+    const signature = sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
+    const s = sOf(signature);
+    return s > P256_ORDER / 2n ? withS(signature, P256_ORDER - s) : signature;
+  };
 };
 
 export const ed25519Signer = (privateJwk: JsonWebKey) => {

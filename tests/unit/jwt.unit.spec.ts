@@ -22,6 +22,7 @@ import { toConnectError } from '../../src/transport/connect/error-mapper.js';
 import { ServiceUnavailableError } from '../../src/application/application.errors.js';
 import { Code } from '@connectrpc/connect';
 import { JwtVerifier, MAX_TOKEN_BYTES } from '../../src/infrastructure/tokens/jwt-verifier.js';
+import { withLowS } from '../../src/infrastructure/tokens/p256-low-s.js';
 import type { SigningAlgorithm } from '../../src/infrastructure/tokens/signing-key.store.js';
 
 const ISSUER = 'identity-service';
@@ -59,7 +60,7 @@ function signRaw(header: Record<string, unknown>, payload: Record<string, unknow
   const input = `${b64(header)}.${b64(payload)}`;
   const signature =
     key.alg === 'ES256'
-      ? nodeSign('sha256', Buffer.from(input), { key: key.nodePrivateKey, dsaEncoding: 'ieee-p1363' })
+      ? Buffer.from(withLowS(nodeSign('sha256', Buffer.from(input), { key: key.nodePrivateKey, dsaEncoding: 'ieee-p1363' })))
       : nodeSign(null, Buffer.from(input), key.nodePrivateKey);
   return `${input}.${signature.toString('base64url')}`;
 }
@@ -366,8 +367,8 @@ describe('refused tokens and their reasons', () => {
     it('a payload that is not a JSON object (with a valid signature) → malformed', () => {
       const header = b64({ alg: 'ES256', kid: es256.kid });
       const payload = b64('[1,2,3]');
-      const signature = nodeSign('sha256', Buffer.from(`${header}.${payload}`), { key: es256.nodePrivateKey, dsaEncoding: 'ieee-p1363' });
-      expect(reasonOf(() => verifierFor().verify(`${header}.${payload}.${signature.toString('base64url')}`, NOW))).toBe('malformed');
+      const signature = withLowS(nodeSign('sha256', Buffer.from(`${header}.${payload}`), { key: es256.nodePrivateKey, dsaEncoding: 'ieee-p1363' }));
+      expect(reasonOf(() => verifierFor().verify(`${header}.${payload}.${Buffer.from(signature).toString('base64url')}`, NOW))).toBe('malformed');
     });
 
     it(`over ${MAX_TOKEN_BYTES} bytes → too_large, checked before anything else`, () => {

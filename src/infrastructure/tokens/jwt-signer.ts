@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { IssuedToken } from '../../application/ports/token-provider.port.js';
 import type { LoadedKey } from './key-ring.js';
+import { withLowS } from './p256-low-s.js';
 
 export interface JwtSignerOptions {
   readonly issuer: string;
@@ -28,6 +29,13 @@ export class JwtSigner {
       .setExpirationTime(expiresAt)
       .setJti(tokenId)
       .sign(key.privateKey);
-    return { token, tokenId, issuedAt: new Date(issuedAt * 1000), expiresAt: new Date(expiresAt * 1000) };
+    return { token: key.alg === 'ES256' ? withLowSToken(token) : token, tokenId, issuedAt: new Date(issuedAt * 1000), expiresAt: new Date(expiresAt * 1000) };
   }
+}
+
+/** WebCrypto picks s or n − s at random; the verifier accepts only the low one. */
+function withLowSToken(token: string): string {
+  const dot = token.lastIndexOf('.');
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+  return `${token.slice(0, dot + 1)}${Buffer.from(withLowS(signature)).toString('base64url')}`;
 }
