@@ -115,6 +115,7 @@ describe('with collisions', () => {
     const error = (await migrateUp(db.knex).catch((e: unknown) => e)) as Error | undefined;
 
     expect(error?.name).toBe('EmailKeyCollisionError');
+    expect((error as { code?: string } | undefined)?.code).toBe('DB.EMAIL_KEY_COLLISION');
     expect(error?.message).toMatch(/^0006-rekey-emails: 1 group\(s\) of users \(2 users\) .*no row was changed/);
     expect(error?.message).toContain(decomposed);
     expect(error?.message).toContain(precomposed);

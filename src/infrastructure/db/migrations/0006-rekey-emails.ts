@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { emailKey } from '../../../domain/identity/value-objects/email.value-object.js';
+import { CodedError } from '../../../domain/shared/coded-error.js';
 
 export const name = '0006-rekey-emails';
 
@@ -83,7 +84,9 @@ async function rewriteKeys(knex: Knex, changes: readonly Rekey[]): Promise<void>
 }
 
 /** Names counts and user ids, never emails (they are personal data and end up in logs). */
-class EmailKeyCollisionError extends Error {
+class EmailKeyCollisionError extends CodedError {
+  readonly code = 'DB.EMAIL_KEY_COLLISION';
+
   constructor(readonly groups: readonly (readonly string[])[]) {
     const users = groups.reduce((sum, ids) => sum + ids.length, 0);
     const named = groups.slice(0, MAX_GROUPS_NAMED).map((ids) => `[${ids.join(', ')}]`).join(' ');
@@ -94,6 +97,5 @@ class EmailKeyCollisionError extends Error {
         'In each group keep one user and give the others another email (UPDATE users SET email = ... WHERE id = ...; ' +
         'this migration recomputes email_key from email) or delete them, then run `identity migrate` again.',
     );
-    this.name = 'EmailKeyCollisionError';
   }
 }
