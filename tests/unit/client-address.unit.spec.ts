@@ -128,8 +128,21 @@ describe('IPv6 and IPv4-mapped addresses', () => {
     expect(v6Only('::1', '203.0.113.7')).toBe('203.0.113.7');
   });
 
+  it.each([
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ['0:0:0:0:0:ffff:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:201', '192.0.2.1'],
+    ['2001:0DB8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['192.0.2.1', '192.0.2.1'],
+    ['::1', '::1'],
+  ])('canonicalAddress(%j) is %j', (text, expected) => {
+    expect(canonicalAddress(text)).toBe(expected);
+  });
+
   it('canonicalAddress refuses what is not an IP address', () => {
-    for (const text of ['', 'localhost', '1.2.3', '1.2.3.4.5', '::ffff:1.2.3', '[::1]', '1.2.3.4/32', undefined]) {
+    for (const text of ['', 'localhost', '1.2.3', '1.2.3.4.5', '01.2.3.4', '::ffff:1.2.3', '::ffff:', '[::1]', '1.2.3.4/32', undefined]) {
       expect(canonicalAddress(text)).toBeUndefined();
     }
   });

@@ -41,20 +41,31 @@ const MAPPED_IPV4 = '::ffff:';
 /**
  * One spelling per address (`2001:DB8:0::1` and `2001:db8::1`, `::ffff:192.0.2.1` and
  * `192.0.2.1` count as one client), at most 45 characters (an IPv6 address with an embedded
- * IPv4 one); undefined for anything that is not an IP address.
+ * IPv4 one); undefined for anything that is not an IP address. Runs on every call, so the
+ * common shapes (IPv4, and IPv4-mapped peers of a dual-stack listener) skip the native
+ * round trip, which costs ~50 times a regular expression.
  */
 export function canonicalAddress(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const family = isIP(text);
+  // Node's isIP takes dotted decimal without leading zeros only: already the one spelling.
+  if (family === 4) return text;
   if (family === 0) return undefined;
-  let address: string;
+  return mappedIpv4(text) ?? mappedIpv4OrSelf(inetNtop(text));
+}
+
+const mappedIpv4 = (text: string): string | undefined => {
+  const ipv4 = text.startsWith(MAPPED_IPV4) ? text.slice(MAPPED_IPV4.length) : undefined;
+  return ipv4 !== undefined && isIP(ipv4) === 4 ? ipv4 : undefined;
+};
+const mappedIpv4OrSelf = (ipv6: string | undefined) => (ipv6 === undefined ? undefined : (mappedIpv4(ipv6) ?? ipv6));
+
+/** inet_ntop's form of an IPv6 address; it also drops a zone id (`%eth0`), which has no length limit. */
+function inetNtop(text: string): string | undefined {
   try {
-    // inet_ntop's form; it also drops an IPv6 zone id (`%eth0`), which has no length limit.
-    address = new SocketAddress({ address: text, family: family === 4 ? 'ipv4' : 'ipv6' }).address;
+    return new SocketAddress({ address: text, family: 'ipv6' }).address;
   } catch {
     // isIP's grammar and inet_pton's agree as far as we know; if they ever do not, not an address.
     return undefined;
   }
-  if (address.startsWith(MAPPED_IPV4) && isIP(address.slice(MAPPED_IPV4.length)) === 4) return address.slice(MAPPED_IPV4.length);
-  return address;
 }
