@@ -120,6 +120,9 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     keysReady: () => keys.ready,
     outboxLag: async () => (await outboxStore.stats()).oldestPendingAgeSeconds,
     maxOutboxLagSeconds: config.READY_MAX_OUTBOX_LAG_SECONDS,
+    maxSubscribers: config.HEALTH_WATCH_MAX,
+    logger,
+    registry: metrics.registry,
   });
   stack.defer(() => readiness.stop());
   const shutdownSignal = new AbortController();
@@ -129,6 +132,10 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     maxConcurrentStreams: config.MAX_CONCURRENT_STREAMS,
     maxHeaderBytes: config.MAX_HEADER_BYTES,
     idleTimeoutMs: config.IDLE_TIMEOUT_SECONDS * 1000,
+    maxConnections: config.MAX_CONNECTIONS,
+    maxOpenStreams: config.MAX_OPEN_STREAMS,
+    prefaceTimeoutMs: config.PREFACE_TIMEOUT_SECONDS * 1000,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
   });
   const admin = new AdminServer({ readiness, registry: metrics.registry, jwks: () => keys.published().map((key) => key.jwk) });
 

@@ -1,12 +1,12 @@
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
+import type { ReadinessPort } from '../../application/ports/readiness.port.js';
 import type { SigningKeyStatus } from '../../application/ports/request-authorization.port.js';
 import type { Config } from '../../infrastructure/config/load-config.js';
 import { prometheusAuthorizationCheckMetrics } from '../../infrastructure/observability/authorization-check-metrics.js';
 import type { Metrics } from '../../infrastructure/observability/metrics.js';
-import type { Readiness } from '../../infrastructure/observability/readiness.js';
 import { prometheusRpcMetrics } from '../../infrastructure/observability/rpc-metrics.js';
-import { deadlineInterceptor } from '../../transport/connect/interceptors/deadline.interceptor.js';
+import { deadlineInterceptor, withCallOpenedAt } from '../../transport/connect/interceptors/deadline.interceptor.js';
 import { errorMappingInterceptor } from '../../transport/connect/interceptors/error-mapping.interceptor.js';
 import { observeInterceptor } from '../../transport/connect/interceptors/observe.interceptor.js';
 import { reportInvalidUtf8AsBadField, strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
@@ -18,7 +18,7 @@ export interface ApiHandlerDeps {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly readiness: Readiness;
+  readonly readiness: ReadinessPort;
   readonly useCases: IdentityUseCases;
   /** Whether a signing key is loaded (the key ring): ext_authz Check answers 503 without one. */
   readonly keys: SigningKeyStatus;
@@ -38,6 +38,7 @@ export function apiHandler(deps: ApiHandlerDeps) {
     routes: routes({
       useCases: deps.useCases,
       readiness: deps.readiness,
+      healthWatchLifetimeMs: config.HEALTH_WATCH_LIFETIME_SECONDS * 1000,
       extAuthz: {
         keys: deps.keys,
         metrics: prometheusAuthorizationCheckMetrics(metrics),
@@ -48,7 +49,7 @@ export function apiHandler(deps: ApiHandlerDeps) {
     readMaxBytes: config.MAX_MESSAGE_BYTES,
     shutdownSignal: deps.shutdownSignal,
     jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
-    contextValues: requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }),
+    contextValues: withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES })),
     interceptors: [observeInterceptor(logger, prometheusRpcMetrics(metrics)), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)],
   });
 }

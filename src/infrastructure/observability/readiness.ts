@@ -1,5 +1,7 @@
-import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { CheckState, ReadinessPort, ReadinessQuery, ReadinessReport, Unsubscribe } from '../../application/ports/readiness.port.js';
 import { missingMigrations } from '../db/migrator.js';
 
 export interface ReadinessDeps {
@@ -9,51 +11,82 @@ export interface ReadinessDeps {
   readonly outboxLag?: () => Promise<number>;
   readonly maxOutboxLagSeconds?: number;
   readonly probeTimeoutMs?: number;
+  /** Subscriptions (gRPC health Watch streams) allowed at once. */
+  readonly maxSubscribers?: number;
+  /** Where a failing check's cause goes: the report itself names only the state. */
+  readonly logger?: Pick<Logger, 'warn'>;
+  /** Gets `readiness_probes_total`, so that the once-a-second bound can be seen from outside. */
+  readonly registry?: Registry;
 }
 
-export interface ReadinessReport {
-  readonly ready: boolean;
-  /** Each check by name: "ok" or why it failed. */
-  readonly checks: Readonly<Record<string, string>>;
-}
-
+/** A probe's result is reused for this long, however many callers ask (/readyz, health, the monitor). */
 const CACHE_MS = 1_000;
+const OUTBOX_LAG = 'outbox_lag';
+
+interface Probe {
+  readonly at: number;
+  readonly checks: Promise<Record<string, CheckState>>;
+}
+
+class ProbeTimeout extends Error {}
 
 /**
  * Whether this process should receive traffic: the database answers, its migrations are
  * current and a signing key is loaded; not while draining. NATS is not part of it, since
- * events wait in the outbox. Probes are cached for a second and shared by concurrent callers.
+ * events wait in the outbox. One probe serves every caller for a second, so a flood of /readyz
+ * costs the database at most one probe a second (it filled the pool when each call probed).
  */
-export class Readiness extends EventEmitter<{ change: [ready: boolean] }> {
+export class Readiness implements ReadinessPort {
   private draining = false;
-  private last: { at: number; report: Promise<ReadinessReport> } | undefined;
+  private last: Probe | undefined;
   private lastReady: boolean | undefined;
+  private readonly lastStates = new Map<string, CheckState>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly subscribers = new Set<(ready: boolean) => void>();
+  private readonly probes: Counter | undefined;
 
   constructor(private readonly deps: ReadinessDeps) {
-    super();
+    this.probes =
+      deps.registry &&
+      new Counter({ name: 'readiness_probes_total', help: 'Readiness probes of the database (at most one a second)', registers: [deps.registry] });
   }
 
   get isDraining(): boolean {
     return this.draining;
   }
 
-  /** From now on the process reports not ready, and watchers hear it at once. */
+  /** From now on the process reports not ready, and subscribers hear it at once. */
   startDraining(): void {
     this.draining = true;
     this.publish(false);
   }
 
-  check(options: { includeOutboxLag?: boolean } = {}): Promise<ReadinessReport> {
-    if (options.includeOutboxLag === true) return this.probe(true);
+  async check(query: ReadinessQuery = {}): Promise<ReadinessReport> {
     const now = Date.now();
-    if (this.last === undefined || now - this.last.at > CACHE_MS) this.last = { at: now, report: this.probe(false) };
-    return this.last.report;
+    if (this.last === undefined || now - this.last.at >= CACHE_MS) this.last = { at: now, checks: this.probe() };
+    const probed = await this.last.checks;
+    const checks: Record<string, CheckState> = { ...probed };
+    // The outbox lag is /readyz's own addition: gRPC health must not hear of it.
+    if (query.includeOutboxLag !== true) delete checks[OUTBOX_LAG];
+    if (this.draining) checks['draining'] = 'draining';
+    const ready = Object.values(checks).every((state) => state === 'ok');
+    if (query.includeOutboxLag !== true) this.publish(ready);
+    return { ready, checks };
   }
 
-  /** Probes every `intervalMs` so that watchers learn of a change without asking. */
+  subscribe(listener: (ready: boolean) => void): Unsubscribe | undefined {
+    if (this.subscribers.size >= (this.deps.maxSubscribers ?? Infinity)) return undefined;
+    this.subscribers.add(listener);
+    return () => this.subscribers.delete(listener);
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Probes every `intervalMs` so that subscribers learn of a change without asking. */
   monitor(intervalMs: number): void {
-    this.timer ??= setInterval(() => void this.check().then((report) => this.publish(report.ready)), intervalMs).unref();
+    this.timer ??= setInterval(() => void this.check(), intervalMs).unref();
   }
 
   stop(): void {
@@ -64,43 +97,45 @@ export class Readiness extends EventEmitter<{ change: [ready: boolean] }> {
     const effective = ready && !this.draining;
     if (effective === this.lastReady) return;
     this.lastReady = effective;
-    this.emit('change', effective);
+    for (const listener of this.subscribers) listener(effective);
   }
 
-  private async probe(includeOutboxLag: boolean): Promise<ReadinessReport> {
-    const checks: Record<string, string> = {};
-    checks['database'] = await this.guard(async () => {
+  private async probe(): Promise<Record<string, CheckState>> {
+    this.probes?.inc();
+    const checks: Record<string, CheckState> = {};
+    checks['database'] = await this.guard('database', async () => {
       await this.deps.knex.raw('select 1');
-      const missing = await missingMigrations(this.deps.knex);
-      return missing.length === 0 ? 'ok' : `migrations not current (missing ${missing.join(', ')})`;
+      return (await missingMigrations(this.deps.knex)).length === 0 ? 'ok' : 'migrations_pending';
     });
-    checks['signing_key'] = this.deps.keysReady() ? 'ok' : 'no signing key loaded';
+    checks['signing_key'] = this.deps.keysReady() ? 'ok' : 'missing';
     const { outboxLag, maxOutboxLagSeconds } = this.deps;
-    if (includeOutboxLag && outboxLag !== undefined && maxOutboxLagSeconds !== undefined) {
-      checks['outbox_lag'] = await this.guard(async () => {
-        const lag = await outboxLag();
-        return lag <= maxOutboxLagSeconds ? 'ok' : `oldest pending event is ${Math.round(lag)} s old`;
-      });
+    if (outboxLag !== undefined && maxOutboxLagSeconds !== undefined) {
+      checks[OUTBOX_LAG] = await this.guard(OUTBOX_LAG, async () => ((await outboxLag()) <= maxOutboxLagSeconds ? 'ok' : 'behind'));
     }
-    if (this.draining) checks['draining'] = 'shutting down';
-    const ready = Object.values(checks).every((value) => value === 'ok');
-    // The outbox lag is /readyz's own addition: gRPC health watchers must not hear of it.
-    if (!includeOutboxLag) this.publish(ready);
-    return { ready, checks };
+    return checks;
   }
 
-  private async guard(check: () => Promise<string>): Promise<string> {
+  /** Runs one check within the probe timeout; its cause is logged once when its state changes. */
+  private async guard(name: string, check: () => Promise<CheckState>): Promise<CheckState> {
     const timeoutMs = this.deps.probeTimeoutMs ?? 2_000;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ProbeTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
+    let state: CheckState;
+    let cause: unknown;
     try {
-      return await Promise.race([check(), timeout]);
+      state = await Promise.race([check(), timeout]);
     } catch (error) {
-      return error instanceof Error ? error.message : String(error);
+      state = error instanceof ProbeTimeout ? 'timeout' : 'down';
+      cause = error;
     } finally {
       clearTimeout(timer);
     }
+    if (this.lastStates.get(name) !== state) {
+      if (state !== 'ok') this.deps.logger?.warn({ check: name, state, err: cause }, `readiness check ${name}: ${state}`);
+      this.lastStates.set(name, state);
+    }
+    return state;
   }
 }

@@ -1,4 +1,5 @@
 import type { ConnectRouter } from '@connectrpc/connect';
+import type { ReadinessPort } from '../../application/ports/readiness.port.js';
 import type { AuthorizationCheckMetrics, SigningKeyStatus } from '../../application/ports/request-authorization.port.js';
 import { Authorization, file_envoy_service_auth_v3_external_auth } from '../../gen/envoy/service/auth/v3/external_auth_pb.js';
 import { file_google_rpc_error_details } from '../../gen/google/rpc/error_details_pb.js';
@@ -7,7 +8,6 @@ import * as reflectionV1Pb from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectionV1alphaPb from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { IdentityService, file_identity_v1_identity } from '../../gen/identity/v1/identity_pb.js';
 import { file_identity_v1_events } from '../../gen/identity/v1/events_pb.js';
-import type { Readiness } from '../../infrastructure/observability/readiness.js';
 import { ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
 import { HealthServiceHandler } from './health.service.js';
 import { IdentityServiceHandler, type IdentityUseCases } from './identity.service.js';
@@ -15,7 +15,9 @@ import { ReflectionResponder, reflectionV1, reflectionV1alpha } from './reflecti
 
 export interface RouteDeps {
   readonly useCases: IdentityUseCases;
-  readonly readiness: Readiness;
+  readonly readiness: ReadinessPort;
+  /** How long one grpc.health.v1.Health/Watch stream lives. */
+  readonly healthWatchLifetimeMs: number;
   /** Envoy ext_authz Check, answered with the same VerifyToken use case as IdentityService. */
   readonly extAuthz: ExtAuthzOptions & {
     readonly keys: SigningKeyStatus;
@@ -42,7 +44,7 @@ export function routes(deps: RouteDeps) {
     router.service(IdentityService, new IdentityServiceHandler(deps.useCases));
     const { keys, metrics, ...extAuthzOptions } = deps.extAuthz;
     router.service(Authorization, new ExtAuthzServiceHandler({ verifyToken: deps.useCases.verifyToken, keys, metrics }, extAuthzOptions));
-    router.service(Health, new HealthServiceHandler(deps.readiness));
+    router.service(Health, new HealthServiceHandler(deps.readiness, { watchLifetimeMs: deps.healthWatchLifetimeMs }));
     router.service(reflectionV1Pb.ServerReflection, reflectionV1(responder));
     router.service(reflectionV1alphaPb.ServerReflection, reflectionV1alpha(responder));
   };

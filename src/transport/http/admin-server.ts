@@ -3,10 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listen } from './listen.js';
 import type { Registry } from 'prom-client';
-import type { Readiness } from '../../infrastructure/observability/readiness.js';
+import type { ReadinessPort } from '../../application/ports/readiness.port.js';
 
 export interface AdminServerDeps {
-  readonly readiness: Readiness;
+  readonly readiness: ReadinessPort;
   readonly registry: Registry;
   /** The published keys' public JWKs. */
   readonly jwks: () => readonly object[];

@@ -1,29 +1,55 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { ApiServerResponse } from './api-server-response.js';
-import { listen } from './listen.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { connectNodeAdapter } from '@connectrpc/connect-node';
+import { ApiServerResponse } from './api-server-response.js';
+import { listen } from './listen.js';
 
 type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
+
+/**
+ * A connection idle this long has had no frame in either direction, so no unary call on it is
+ * still being answered (REQUEST_TIMEOUT_SECONDS is far shorter than the idle timeout): the
+ * grace only lets the GOAWAY reach the client before the socket goes.
+ */
+const IDLE_CLOSE_GRACE_MS = 5_000;
 
 export interface ApiServerOptions {
   readonly handler: NodeHandlerFn;
   readonly maxConcurrentStreams: number;
+  /** The largest header list a stream may carry (RFC 9113 counting: name + value + 32 per field). */
   readonly maxHeaderBytes: number;
+  /** HTTP/2 connections at once; past it new ones are closed as they are accepted. */
+  readonly maxConnections: number;
+  /** A connection that has not sent its HTTP/2 preface (magic and SETTINGS) by then is destroyed. */
+  readonly prefaceTimeoutMs: number;
+  /** A connection without traffic for this long gets GOAWAY... */
   readonly idleTimeoutMs: number;
+  /** ...and is destroyed this much later, with whatever streams it still holds (default 5 s). */
+  readonly idleCloseGraceMs?: number;
+  /** A stream whose request is not read to its end within this time is reset. */
+  readonly requestTimeoutMs: number;
+  /**
+   * Streams open at once over all connections; past it new ones are refused (REFUSED_STREAM,
+   * which clients may retry). Each costs tens of KB of heap, so `maxConcurrentStreams` per
+   * connection times `maxConnections` is far more than the heap holds.
+   */
+  readonly maxOpenStreams: number;
 }
 
 /**
- * The h2c server for gRPC, gRPC-Web and Connect. It tracks its sessions so that close()
- * can stop new connections, send GOAWAY (no new streams; in-flight ones finish) and, after
- * the grace period, cut what is left.
+ * The h2c server for gRPC, gRPC-Web and Connect. It bounds what a client can hold: connections
+ * (`maxConnections`), connections that never speak HTTP/2, idle connections and their streams,
+ * requests that are never finished, header lists. It tracks its sessions so that close() can
+ * stop new connections, send GOAWAY (no new streams; in-flight ones finish) and, after the
+ * grace period, cut what is left.
  */
 export class ApiServer {
   private readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private openStreams = 0;
 
-  constructor(options: ApiServerOptions) {
+  constructor(private readonly options: ApiServerOptions) {
     this.server = http2.createServer(
       {
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
@@ -31,13 +57,12 @@ export class ApiServer {
         maxSessionRejectedStreams: 100,
         Http2ServerResponse: ApiServerResponse,
       },
-      options.handler,
+      (req, res) => this.handle(req, res),
     );
-    this.server.on('session', (session) => {
-      this.sessions.add(session);
-      session.setTimeout(options.idleTimeoutMs, () => session.close());
-      session.once('close', () => this.sessions.delete(session));
-    });
+    // Node's own limit: past it, net.Server closes each new socket as it is accepted, before
+    // any HTTP/2 state exists for it, while established sessions carry on.
+    this.server.maxConnections = options.maxConnections;
+    this.server.on('session', (session) => this.track(session));
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -53,5 +78,60 @@ export class ApiServer {
     for (const session of this.sessions) session.destroy();
     await closed;
   }
+
+  private track(session: http2.ServerHttp2Session): void {
+    const { prefaceTimeoutMs, idleTimeoutMs, idleCloseGraceMs = IDLE_CLOSE_GRACE_MS } = this.options;
+    this.sessions.add(session);
+    // A socket that never speaks HTTP/2 still costs a session: it gets a short time to do so.
+    const preface = setTimeout(() => session.destroy(), prefaceTimeoutMs).unref();
+    session.once('remoteSettings', () => clearTimeout(preface));
+    // close() alone lets open streams (a Watch, a request never finished) keep the connection
+    // for ever; after the grace they go with it.
+    let destroyLater: NodeJS.Timeout | undefined;
+    session.setTimeout(idleTimeoutMs, () => {
+      session.close();
+      destroyLater ??= setTimeout(() => session.destroy(), idleCloseGraceMs).unref();
+    });
+    session.once('close', () => {
+      clearTimeout(preface);
+      clearTimeout(destroyLater);
+      this.sessions.delete(session);
+    });
+  }
+
+  private handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
+    // The SETTINGS limit binds only once the client has acknowledged it, and nghttp2 enforces
+    // it no further: a client that sends at once got a 60 KB header list through. Refused here
+    // before any handler sees it, with the status HTTP has for it.
+    if (headerListBytes(req.rawHeaders) > this.options.maxHeaderBytes) {
+      res.writeHead(431, { 'content-length': '0' }).end();
+      return;
+    }
+    const stream = req.stream;
+    if (this.openStreams >= this.options.maxOpenStreams) {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    this.openStreams += 1;
+    // The request timeout counts from here, but Connect starts a call only once its body is
+    // read: a stream whose body never ends would never get an answer. Reset it instead.
+    const unread = setTimeout(() => {
+      if (!req.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    }, this.options.requestTimeoutMs).unref();
+    stream.once('close', () => {
+      this.openStreams -= 1;
+      clearTimeout(unread);
+    });
+    void this.options.handler(req, res);
+  }
 }
 
+/**
+ * The size of a header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113, section 6.5.2):
+ * name and value octets plus 32 per field. rawHeaders alternates names and values, so 16 each.
+ */
+function headerListBytes(rawHeaders: readonly string[]): number {
+  let bytes = 0;
+  for (const item of rawHeaders) bytes += Buffer.byteLength(item) + 16;
+  return bytes;
+}
