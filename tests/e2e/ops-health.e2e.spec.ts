@@ -3,11 +3,11 @@
  * (issue 7): Check and Watch for "" and identity.v1.IdentityService, NOT_SERVING when the
  * database goes away, and a Watch that hears the drain and ends when the server shuts down.
  */
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpc, grpcError, grpcHealthClient, GrpcIdentityClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestService, testEnv, type TestService } from '../helpers/service.js';
+import { tcpProxy } from '../helpers/tcp-proxy.js';
 
 type HealthClient = ReturnType<typeof grpcHealthClient>;
 
@@ -72,44 +72,6 @@ function watch(client: HealthClient, service: string) {
         waiters.push(waiter);
         notify();
       });
-    },
-  };
-}
-
-/** A TCP proxy to PostgreSQL that can be cut (connections reset, new ones refused) and restored. */
-async function tcpProxy(target: URL) {
-  const sockets = new Set<Socket>();
-  const server = createServer((downstream) => {
-    const upstream = connect(Number(target.port || 5432), target.hostname);
-    for (const socket of [downstream, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        downstream.destroy();
-        upstream.destroy();
-      });
-    }
-    downstream.pipe(upstream).pipe(downstream);
-  });
-  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  await listen(0);
-  const port = (server.address() as AddressInfo).port;
-  const cut = async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const socket of sockets) socket.destroy();
-    await closed;
-  };
-  return {
-    url(databaseUrl: string): string {
-      const url = new URL(databaseUrl);
-      url.port = String(port);
-      return url.toString();
-    },
-    cut,
-    restore: () => listen(port),
-    async [Symbol.asyncDispose]() {
-      if (server.listening) await cut();
     },
   };
 }
