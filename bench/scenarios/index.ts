@@ -2,6 +2,7 @@ import type { BenchContext } from '../lib/context.js';
 import type { ResultRow } from '../lib/report.js';
 import { authenticate } from './authenticate.js';
 import { extAuthz } from './ext-authz.js';
+import { hostile } from './hostile.js';
 import { memory } from './memory.js';
 import { mixed } from './mixed.js';
 import { register } from './register.js';
@@ -30,4 +31,5 @@ export const scenarios: readonly Scenario[] = [
   { name: 'memory', run: memory },
   { name: 'relay-throughput', run: relayThroughput },
   { name: 'relay-latency', run: relayLatency },
+  { name: 'hostile', run: hostile },
 ];

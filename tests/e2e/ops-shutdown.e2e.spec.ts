@@ -143,7 +143,7 @@ describe('SIGTERM with 20 slow calls in flight', () => {
       expect(await refused(server.apiUrl)).toBe(true);
       const readyz = await fetch(`${server.adminUrl}/readyz`);
       expect(readyz.status).toBe(503);
-      expect(await readyz.json()).toMatchObject({ ready: false, checks: { draining: 'shutting down' } });
+      expect(await readyz.json()).toMatchObject({ ready: false, checks: { draining: 'draining' } });
 
       const results = await all;
       expect(results.map((o) => o.code)).toEqual(Array<number>(CALLS).fill(grpc.status.OK));
