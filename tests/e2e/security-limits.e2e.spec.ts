@@ -264,6 +264,29 @@ describe('a 60 KB header list, sent before the client has acknowledged the serve
   });
 });
 
+describe('a connection idle past IDLE_TIMEOUT_SECONDS with a Watch stream open', () => {
+  it('is destroyed with its stream once the grace after close() is over (close() alone let the stream live on)', { timeout: 60_000 }, async () => {
+    const instance = await startTestService({ ...testEnv(db), KEY_ENCRYPTION_KEY: env['KEY_ENCRYPTION_KEY']!, IDLE_TIMEOUT_SECONDS: '1' });
+    const session = await openSession(instance.url);
+    try {
+      let closedAt: number | undefined;
+      session.on('close', () => (closedAt = Date.now()));
+      const opened = Date.now();
+      const watcher = rawCall(session, '/grpc.health.v1.Health/Watch', (stream) => stream.end(EMPTY_MESSAGE));
+      await vi.waitFor(() => expect(watcher.messages()).toBe(1), { timeout: 5_000 });
+      // Idle after 1 s, then the 5 s grace: the Watch (lifetime 120 s) does not keep it open.
+      await vi.waitFor(() => expect(closedAt).toBeDefined(), { timeout: 20_000, interval: 100 });
+      const outcome = await watcher.done;
+      expect(outcome.grpcStatus).toBeUndefined();
+      expect(closedAt! - opened).toBeGreaterThanOrEqual(5_500);
+      expect(closedAt! - opened).toBeLessThan(15_000);
+    } finally {
+      session.destroy();
+      await instance[Symbol.asyncDispose]();
+    }
+  });
+});
+
 describe('/readyz hammered', () => {
   async function hammer(adminUrl: string, calls: number, concurrency: number) {
     const bodies: { status: number; text: string }[] = [];
