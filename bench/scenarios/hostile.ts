@@ -24,7 +24,11 @@ const ATTACK_AFTER_MS = 1_500;
 
 interface AttackFigures {
   connectionsOpened: number;
+  /** TCP handshakes completed (the kernel's accept queue included: Node may not have seen them yet). */
+  connectionsEstablished: number;
   connectionsClosedByServer: number;
+  /** Attacker sockets established and not yet closed, at most at once. */
+  peakConnectionsOpen: number;
   watchesOpened: number;
   watchesRefused: number;
   peakWatchesHeld: number;
@@ -37,7 +41,16 @@ interface AttackFigures {
  */
 function startAttack(target: string) {
   const [host, port] = [target.split(':')[0]!, Number(target.split(':')[1])];
-  const figures: AttackFigures = { connectionsOpened: 0, connectionsClosedByServer: 0, watchesOpened: 0, watchesRefused: 0, peakWatchesHeld: 0 };
+  const figures: AttackFigures = {
+    connectionsOpened: 0,
+    connectionsEstablished: 0,
+    connectionsClosedByServer: 0,
+    peakConnectionsOpen: 0,
+    watchesOpened: 0,
+    watchesRefused: 0,
+    peakWatchesHeld: 0,
+  };
+  let connectionsOpen = 0;
   let stopped = false;
   const sockets = new Set<Socket>();
   const sessions = new Set<http2.ClientHttp2Session>();
@@ -57,8 +70,16 @@ function startAttack(target: string) {
     sockets.add(socket);
     socket.on('error', () => undefined);
     socket.resume();
+    let established = false;
+    socket.once('connect', () => {
+      established = true;
+      figures.connectionsEstablished += 1;
+      connectionsOpen += 1;
+      figures.peakConnectionsOpen = Math.max(figures.peakConnectionsOpen, connectionsOpen);
+    });
     socket.once('close', () => {
       sockets.delete(socket);
+      if (established) connectionsOpen -= 1;
       if (stopped) return;
       figures.connectionsClosedByServer += 1;
       later(idle);
@@ -152,7 +173,7 @@ export async function hostile(ctx: BenchContext): Promise<ResultRow[]> {
   const attackNotes =
     figures === undefined
       ? 'the attack never started'
-      : `${figures.connectionsOpened} idle connections opened, ${figures.connectionsClosedByServer} closed by the service (MAX_CONNECTIONS, preface timeout); ` +
+      : `${figures.connectionsOpened} idle connections attempted, ${figures.connectionsEstablished} established, at most ${figures.peakConnectionsOpen} open at once, ${figures.connectionsClosedByServer} closed by the service (MAX_CONNECTIONS, preface timeout); ` +
         `${figures.watchesOpened} Watch streams opened, at most ${figures.peakWatchesHeld} held at once, ${figures.watchesRefused} refused; service peak RSS ${toMB(peakRss).toFixed(0)} MB`;
   return [
     {
