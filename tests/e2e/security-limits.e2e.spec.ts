@@ -91,6 +91,11 @@ async function metric(name: string, adminUrl = server.adminUrl): Promise<number>
   return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
 }
 
+async function refusedConnections(): Promise<number> {
+  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
+  return Number(/^api_refused_total\{kind="connection"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+}
+
 function expectAlive(): void {
   expect(server.child.exitCode).toBeNull();
   expect(server.child.signalCode).toBeNull();
@@ -145,6 +150,8 @@ describe('idle TCP connections that never send a byte', () => {
       // The server holds at most MAX_CONNECTIONS (the established client has one of them).
       await vi.waitFor(() => expect(open).toBeLessThan(MAX_CONNECTIONS), { timeout: 10_000, interval: 50 });
       expect(open).toBeGreaterThan(0);
+      // Refused by Node as they were accepted, and counted.
+      expect(await refusedConnections()).toBeGreaterThanOrEqual(flood - MAX_CONNECTIONS);
       expect(await verifyAsEstablishedClient()).not.toBe('');
       // A newcomer is refused while the slots are held (by sockets that have not yet timed out).
       await expect(openSession(server.apiUrl)).rejects.toThrow(/closed the connection/);

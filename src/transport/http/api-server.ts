@@ -35,6 +35,8 @@ export interface ApiServerOptions {
    * connection times `maxConnections` is far more than the heap holds.
    */
   readonly maxOpenStreams: number;
+  /** Told of each connection and stream refused at these limits (a metric: a flood must not be a flood of log lines). */
+  readonly onRefused?: (kind: 'connection' | 'stream') => void;
 }
 
 /**
@@ -62,6 +64,7 @@ export class ApiServer {
     // Node's own limit: past it, net.Server closes each new socket as it is accepted, before
     // any HTTP/2 state exists for it, while established sessions carry on.
     this.server.maxConnections = options.maxConnections;
+    this.server.on('drop', () => options.onRefused?.('connection'));
     this.server.on('session', (session) => this.track(session));
   }
 
@@ -109,6 +112,7 @@ export class ApiServer {
     }
     const stream = req.stream;
     if (this.openStreams >= this.options.maxOpenStreams) {
+      this.options.onRefused?.('stream');
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
