@@ -8,7 +8,7 @@
 import http2 from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { grpc, GrpcIdentityClient } from '../helpers/clients.js';
+import { grpc, grpcHealthClient, GrpcIdentityClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { buildService, IMAGE_NODE_OPTIONS, startServerProcess, type CompiledService, type ServerProcess } from '../helpers/process.js';
 import { startTestService, testEnv } from '../helpers/service.js';
@@ -189,6 +189,17 @@ describe('10 connections × 100 Health/Watch streams', () => {
         expect(outcome.grpcStatus === grpc.status.RESOURCE_EXHAUSTED || outcome.rstCode === NGHTTP2_REFUSED_STREAM, JSON.stringify(outcome)).toBe(true);
       }
       expect(await verifyAsEstablishedClient()).not.toBe('');
+      // What a real client sees past the cap (refused before Connect builds a call for it).
+      const health = grpcHealthClient(server.apiUrl);
+      try {
+        const call = (health['Watch'] as (req: object) => grpc.ClientReadableStream<unknown>).call(health, { service: '' });
+        call.on('error', () => undefined);
+        const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+        expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+        expect(status.details).toMatch(/too many health watchers/);
+      } finally {
+        health.close();
+      }
       // The held ones end with OK when their lifetime is over, having sent SERVING.
       const all = await Promise.all(streams.map((stream) => stream.done));
       const ended = all.filter((outcome) => outcome.grpcStatus === grpc.status.OK);

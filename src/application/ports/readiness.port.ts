@@ -33,4 +33,6 @@ export interface ReadinessPort {
    * capped, since each one holds a stream open: past the cap this returns undefined.
    */
   subscribe(listener: (ready: boolean) => void): Unsubscribe | undefined;
+  /** True while the cap on subscriptions is reached: a new one would be refused. */
+  readonly subscriptionsFull: boolean;
 }

@@ -75,13 +75,13 @@ export class Readiness implements ReadinessPort {
   }
 
   subscribe(listener: (ready: boolean) => void): Unsubscribe | undefined {
-    if (this.subscribers.size >= (this.deps.maxSubscribers ?? Infinity)) return undefined;
+    if (this.subscriptionsFull) return undefined;
     this.subscribers.add(listener);
     return () => this.subscribers.delete(listener);
   }
 
-  get subscriberCount(): number {
-    return this.subscribers.size;
+  get subscriptionsFull(): boolean {
+    return this.subscribers.size >= (this.deps.maxSubscribers ?? Infinity);
   }
 
   /** Probes every `intervalMs` so that subscribers learn of a change without asking. */

@@ -35,6 +35,11 @@ export interface ApiServerOptions {
    * connection times `maxConnections` is far more than the heap holds.
    */
   readonly maxOpenStreams: number;
+  /**
+   * Runs first on every stream; returns true when it has answered the stream itself (a refusal
+   * that must stay cheaper than a call), and the handler is not called.
+   */
+  readonly answeredEarly?: (req: http2.Http2ServerRequest) => boolean;
   /** Told of each connection and stream refused at these limits (a metric: a flood must not be a flood of log lines). */
   readonly onRefused?: (kind: 'connection' | 'stream') => void;
 }
@@ -117,15 +122,14 @@ export class ApiServer {
       return;
     }
     this.openStreams += 1;
+    stream.once('close', () => (this.openStreams -= 1));
+    if (this.options.answeredEarly?.(req) === true) return;
     // The request timeout counts from here, but Connect starts a call only once its body is
     // read: a stream whose body never ends would never get an answer. Reset it instead.
     const unread = setTimeout(() => {
       if (!req.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
     }, this.options.requestTimeoutMs).unref();
-    stream.once('close', () => {
-      this.openStreams -= 1;
-      clearTimeout(unread);
-    });
+    stream.once('close', () => clearTimeout(unread));
     void this.options.handler(req, res);
   }
 }
