@@ -172,6 +172,7 @@ export async function hostile(ctx: BenchContext): Promise<ResultRow[]> {
     await attack?.stop();
   }
   const alive = await fetch(`${service.adminUrl}/healthz`).then((response) => response.ok, () => false);
+  const refused = alive ? await refusedAtLimits(service.adminUrl) : undefined;
   await service.stop();
 
   const [calm, stormy] = [quiet.jobs[0]!, hostileRun.jobs[0]!];
@@ -180,7 +181,8 @@ export async function hostile(ctx: BenchContext): Promise<ResultRow[]> {
     figures === undefined
       ? 'the attack never started'
       : `${figures.connectionsOpened} idle connections attempted, ${figures.connectionsEstablished} established, at most ${figures.peakConnectionsOpen} open at once, ${figures.connectionsClosedByServer} closed by the service (MAX_CONNECTIONS, preface timeout); ` +
-        `${figures.watchesOpened} Watch streams opened, at most ${figures.peakWatchesHeld} held at once, ${figures.watchesRefused} refused; service peak RSS ${toMB(peakRss).toFixed(0)} MB`;
+        `${figures.watchesOpened} Watch streams opened, at most ${figures.peakWatchesHeld} held at once, ${figures.watchesRefused} refused; ` +
+        `the service counted ${refused?.connection ?? '?'} connections refused at MAX_CONNECTIONS and ${refused?.stream ?? '?'} streams at MAX_OPEN_STREAMS; service peak RSS ${toMB(peakRss).toFixed(0)} MB`;
   return [
     {
       scenario: 'hostile',
@@ -214,4 +216,11 @@ export async function hostile(ctx: BenchContext): Promise<ResultRow[]> {
       pass: alive,
     },
   ];
+}
+
+/** The service's own count of what it refused at its limits (api_refused_total). */
+async function refusedAtLimits(adminUrl: string): Promise<{ connection: number; stream: number }> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const count = (kind: string) => Number(new RegExp(`^api_refused_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { connection: count('connection'), stream: count('stream') };
 }
