@@ -105,18 +105,22 @@ export class Readiness implements ReadinessPort {
     const checks: Record<string, CheckState> = {};
     checks['database'] = await this.guard('database', async () => {
       await this.deps.knex.raw('select 1');
-      return (await missingMigrations(this.deps.knex)).length === 0 ? 'ok' : 'migrations_pending';
+      const missing = await missingMigrations(this.deps.knex);
+      return missing.length === 0 ? { state: 'ok' } : { state: 'migrations_pending', detail: { missing } };
     });
     checks['signing_key'] = this.deps.keysReady() ? 'ok' : 'missing';
     const { outboxLag, maxOutboxLagSeconds } = this.deps;
     if (outboxLag !== undefined && maxOutboxLagSeconds !== undefined) {
-      checks[OUTBOX_LAG] = await this.guard(OUTBOX_LAG, async () => ((await outboxLag()) <= maxOutboxLagSeconds ? 'ok' : 'behind'));
+      checks[OUTBOX_LAG] = await this.guard(OUTBOX_LAG, async () => {
+        const lagSeconds = await outboxLag();
+        return lagSeconds <= maxOutboxLagSeconds ? { state: 'ok' } : { state: 'behind', detail: { lagSeconds } };
+      });
     }
     return checks;
   }
 
   /** Runs one check within the probe timeout; its cause is logged once when its state changes. */
-  private async guard(name: string, check: () => Promise<CheckState>): Promise<CheckState> {
+  private async guard(name: string, check: () => Promise<{ state: CheckState; detail?: object }>): Promise<CheckState> {
     const timeoutMs = this.deps.probeTimeoutMs ?? 2_000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -124,8 +128,9 @@ export class Readiness implements ReadinessPort {
     });
     let state: CheckState;
     let cause: unknown;
+    let detail: object | undefined;
     try {
-      state = await Promise.race([check(), timeout]);
+      ({ state, detail } = await Promise.race([check(), timeout]));
     } catch (error) {
       state = error instanceof ProbeTimeout ? 'timeout' : 'down';
       cause = error;
@@ -133,7 +138,7 @@ export class Readiness implements ReadinessPort {
       clearTimeout(timer);
     }
     if (this.lastStates.get(name) !== state) {
-      if (state !== 'ok') this.deps.logger?.warn({ check: name, state, err: cause }, `readiness check ${name}: ${state}`);
+      if (state !== 'ok') this.deps.logger?.warn({ check: name, state, ...detail, err: cause }, `readiness check ${name}: ${state}`);
       this.lastStates.set(name, state);
     }
     return state;
