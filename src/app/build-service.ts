@@ -22,7 +22,7 @@ import { OutboxStore } from '../infrastructure/outbox/outbox.store.js';
 import { noLoginThrottle } from '../infrastructure/throttle/pg-login-throttle.js';
 import type { KeyRing } from '../infrastructure/tokens/key-ring.js';
 import { AdminServer } from '../transport/http/admin-server.js';
-import { refuseWatchPastCap } from '../transport/connect/health.service.js';
+import { isHealthWatch, refuseWatchPastCap } from '../transport/connect/health.service.js';
 import { ApiServer } from '../transport/http/api-server.js';
 import { apiHandler } from './wiring/api-handler.js';
 import { warnDevelopmentFallbacks } from './wiring/dev-fallbacks.js';
@@ -146,6 +146,7 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
     onRefused: (kind) => refused.inc({ kind }),
     answeredEarly: refuseWatchPastCap(readiness),
+    isLongLived: isHealthWatch,
   });
   const admin = new AdminServer({ readiness, registry: metrics.registry, jwks: () => keys.published().map((key) => key.jwk) });
 

@@ -13,6 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { buildService, IMAGE_NODE_OPTIONS, startServerProcess, type CompiledService, type ServerProcess } from '../helpers/process.js';
 import { startTestService, testEnv } from '../helpers/service.js';
 import { tcpProxy } from '../helpers/tcp-proxy.js';
+import { ApiServer } from '../../src/transport/http/api-server.js';
 
 const MAX_CONNECTIONS = 50;
 const MAX_OPEN_STREAMS = 500;
@@ -301,6 +302,46 @@ describe('a connection idle past IDLE_TIMEOUT_SECONDS with a Watch stream open',
     } finally {
       session.destroy();
       await instance[Symbol.asyncDispose]();
+    }
+  });
+});
+
+describe('ApiServer stream bounds, with a handler that never answers', () => {
+  it('resets a stream whose request never ends at the request timeout, one whose answer never leaves a grace later, and spares a long-lived one', async () => {
+    const requestTimeoutMs = 300;
+    const answerGraceMs = 300;
+    const api = new ApiServer({
+      // Reads the request, then answers only on /long, after both bounds have passed.
+      handler: ((req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+        req.resume();
+        if (req.url === '/long') req.on('end', () => setTimeout(() => res.writeHead(200).end('done'), requestTimeoutMs + answerGraceMs + 400));
+      }) as never,
+      maxConcurrentStreams: 100,
+      maxHeaderBytes: 16_384,
+      maxConnections: 10,
+      maxOpenStreams: 100,
+      prefaceTimeoutMs: 5_000,
+      idleTimeoutMs: 60_000,
+      requestTimeoutMs,
+      answerGraceMs,
+      isLongLived: (req) => req.url === '/long',
+    });
+    const { port } = await api.listen(0, '127.0.0.1');
+    const session = await openSession(`http://127.0.0.1:${port}`);
+    try {
+      const unread = rawCall(session, '/unread', (stream) => stream.write(PROMISE_100_BYTES));
+      const unanswered = rawCall(session, '/unanswered', (stream) => stream.end(EMPTY_MESSAGE));
+      const long = rawCall(session, '/long', (stream) => stream.end(EMPTY_MESSAGE));
+      const [a, b, c] = await Promise.all([unread.done, unanswered.done, long.done]);
+      expect(a.rstCode).toBe(NGHTTP2_CANCEL);
+      expect(a.lifetimeMs).toBeGreaterThanOrEqual(requestTimeoutMs - 20);
+      expect(a.lifetimeMs).toBeLessThan(requestTimeoutMs + answerGraceMs);
+      expect(b.rstCode).toBe(NGHTTP2_CANCEL);
+      expect(b.lifetimeMs).toBeGreaterThanOrEqual(requestTimeoutMs + answerGraceMs - 20);
+      expect(c).toMatchObject({ status: 200, rstCode: 0, messages: 1 });
+    } finally {
+      session.destroy();
+      await api.close(0);
     }
   });
 });

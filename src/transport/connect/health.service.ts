@@ -24,6 +24,9 @@ export interface HealthServiceOptions {
 const WATCH_PATH = '/grpc.health.v1.Health/Watch';
 const WATCHERS_FULL = 'too many health watchers, try again later';
 
+/** Watch streams live past the request timeout by design (their own lifetime bounds them). */
+export const isHealthWatch = (req: Http2ServerRequest): boolean => req.url === WATCH_PATH;
+
 /**
  * Refuses a gRPC (or gRPC-Web) Watch past the cap on watchers before Connect builds a call for
  * it: a refusal then costs microseconds instead of a call's pipeline (about 40 KB and a fraction

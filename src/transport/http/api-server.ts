@@ -13,6 +13,8 @@ type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
  * grace only lets the GOAWAY reach the client before the socket goes.
  */
 const IDLE_CLOSE_GRACE_MS = 5_000;
+/** Time for an answer to leave once the call has been answered at the request timeout. */
+const ANSWER_GRACE_MS = 5_000;
 
 export interface ApiServerOptions {
   readonly handler: NodeHandlerFn;
@@ -27,8 +29,16 @@ export interface ApiServerOptions {
   readonly idleTimeoutMs: number;
   /** ...and is destroyed this much later, with whatever streams it still holds (default 5 s). */
   readonly idleCloseGraceMs?: number;
-  /** A stream whose request is not read to its end within this time is reset. */
+  /**
+   * A stream whose request is not read to its end within this time is reset; so is one whose
+   * answer has still not gone out `answerGraceMs` later (a client that never reads it holds the
+   * stream, and its place under `maxOpenStreams`, for ever), unless it is long-lived.
+   */
   readonly requestTimeoutMs: number;
+  /** Default 5 s: the call itself is answered at the request timeout (deadline interceptor). */
+  readonly answerGraceMs?: number;
+  /** Streams that legitimately outlive the request timeout (Health/Watch, which has its own lifetime). */
+  readonly isLongLived?: (req: http2.Http2ServerRequest) => boolean;
   /**
    * Streams open at once over all connections; past it new ones are refused (REFUSED_STREAM,
    * which clients may retry). Each costs tens of KB of heap, so `maxConcurrentStreams` per
@@ -107,6 +117,26 @@ export class ApiServer {
     });
   }
 
+  /**
+   * The request timeout counts from the stream's opening, but Connect starts a call only once
+   * its body is read: a stream whose body never ends would never get an answer, so it is reset.
+   * A call that was read is answered by the deadline interceptor at the same moment; if that
+   * answer has not left `answerGraceMs` later (flow control: the client reads nothing), the
+   * stream is reset too.
+   */
+  private bound(req: http2.Http2ServerRequest): void {
+    const { stream } = req;
+    const { requestTimeoutMs, answerGraceMs = ANSWER_GRACE_MS, isLongLived } = this.options;
+    const reset = () => {
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    };
+    let timer = setTimeout(() => {
+      if (!req.readableEnded) return reset();
+      if (isLongLived?.(req) !== true) timer = setTimeout(reset, answerGraceMs).unref();
+    }, requestTimeoutMs).unref();
+    stream.once('close', () => clearTimeout(timer));
+  }
+
   private handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
     // The SETTINGS limit binds only once the client has acknowledged it, and nghttp2 enforces
     // it no further: a client that sends at once got a 60 KB header list through. Refused here
@@ -124,12 +154,7 @@ export class ApiServer {
     this.openStreams += 1;
     stream.once('close', () => (this.openStreams -= 1));
     if (this.options.answeredEarly?.(req) === true) return;
-    // The request timeout counts from here, but Connect starts a call only once its body is
-    // read: a stream whose body never ends would never get an answer. Reset it instead.
-    const unread = setTimeout(() => {
-      if (!req.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-    }, this.options.requestTimeoutMs).unref();
-    stream.once('close', () => clearTimeout(unread));
+    this.bound(req);
     void this.options.handler(req, res);
   }
 }
