@@ -1,6 +1,5 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { DestinationStream, Logger } from 'pino';
-import { Counter } from 'prom-client';
 import { systemClock, type Clock } from '../application/ports/clock.port.js';
 import type { PasswordHasher } from '../application/ports/password-hasher.port.js';
 import { Authenticate } from '../application/use-cases/authenticate.use-case.js';
@@ -127,12 +126,6 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     registry: metrics.registry,
   });
   stack.defer(() => readiness.stop());
-  const refused = new Counter({
-    name: 'api_refused_total',
-    help: 'Connections (MAX_CONNECTIONS) and streams (MAX_OPEN_STREAMS) the API port refused at its limits',
-    labelNames: ['kind'],
-    registers: [metrics.registry],
-  });
   const shutdownSignal = new AbortController();
   const handler = apiHandler({ config, logger, metrics, readiness, useCases, keys, shutdownSignal: shutdownSignal.signal });
   const api = new ApiServer({
@@ -144,7 +137,7 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     maxOpenStreams: config.MAX_OPEN_STREAMS,
     prefaceTimeoutMs: config.PREFACE_TIMEOUT_SECONDS * 1000,
     requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
-    onRefused: (kind) => refused.inc({ kind }),
+    onRefused: (kind) => metrics.apiRefused.inc({ kind }),
     answeredEarly: refuseWatchPastCap(readiness),
     isLongLived: isHealthWatch,
   });

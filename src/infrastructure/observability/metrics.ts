@@ -84,6 +84,12 @@ export function createMetrics() {
       'Age of the oldest outbox event waiting for publication.',
       (stats) => stats.oldestPendingAgeSeconds,
     ),
+    apiRefused: new Counter({
+      name: 'api_refused_total',
+      help: 'Connections (MAX_CONNECTIONS) and streams (MAX_OPEN_STREAMS) the API port refused at its limits',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
     grpcStarted: new Counter({
       name: 'grpc_server_started_total',
       help: 'Total number of RPCs started on the server.',
