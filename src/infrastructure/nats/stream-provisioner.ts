@@ -13,12 +13,12 @@ export interface StreamSettings {
   readonly maxAgeSeconds: number;
 }
 
-/** The stream exists with settings we cannot change in place; start-up stops with this. */
+/** The stream cannot be had as configured (settings we cannot change in place, a refusal for good); start-up stops with this. */
 export class StreamConflictError extends CodedError {
   readonly code = 'NATS.STREAM_CONFLICT';
 
-  constructor(name: string, problem: string) {
-    super(`JetStream stream ${name} exists with incompatible settings: ${problem}`);
+  constructor(name: string, problem: string, exists = true) {
+    super(`JetStream stream ${name} ${exists ? 'exists with incompatible settings' : 'cannot be created as configured'}: ${problem}`);
   }
 }
 
@@ -43,7 +43,7 @@ export async function provisionStream(jsm: JetStreamManager, settings: StreamSet
   const maxAge = nanos(settings.maxAgeSeconds * 1000);
   const existing = await streamConfig(jsm, settings.name);
   if (existing === undefined) {
-    await refusalIsFinal(settings.name, () =>
+    await refusalIsFinal(settings.name, false, () =>
       jsm.streams.add({
         name: settings.name,
         subjects: [...settings.subjects],
@@ -62,7 +62,7 @@ export async function provisionStream(jsm: JetStreamManager, settings: StreamSet
     logger.info({ stream: settings.name, replicas: existing.num_replicas, configured: settings.replicas }, 'JetStream stream keeps its higher replica count');
   }
   if (Object.keys(change).length === 0) return;
-  await refusalIsFinal(settings.name, () => jsm.streams.update(settings.name, change));
+  await refusalIsFinal(settings.name, true, () => jsm.streams.update(settings.name, change));
   logger.info({ stream: settings.name, change: describeChange(change) }, 'JetStream stream updated');
 }
 
@@ -82,11 +82,11 @@ function describeChange(change: Partial<StreamUpdateConfig>): Record<string, unk
   return { ...change, duplicate_window: seconds(change.duplicate_window), max_age: seconds(change.max_age) };
 }
 
-async function refusalIsFinal<T>(name: string, request: () => Promise<T>): Promise<T> {
+async function refusalIsFinal<T>(name: string, exists: boolean, request: () => Promise<T>): Promise<T> {
   try {
     return await request();
   } catch (error) {
-    if (error instanceof JetStreamApiError && isFinal(error)) throw new StreamConflictError(name, error.message);
+    if (error instanceof JetStreamApiError && isFinal(error)) throw new StreamConflictError(name, error.message, exists);
     throw error;
   }
 }
