@@ -125,7 +125,7 @@ describe('two replicas on a 3-node JetStream cluster', () => {
     await first.exited;
     const orphans: string[] = await heldByFirst.clone().pluck('id');
     expect(orphans.length).toBeGreaterThan(0);
-    const third = await replica(env);
+    await replica(env); // a new replica in the dead one's place
     await vi.waitFor(
       async () => expect(await count(db.knex('outbox').whereIn('id', orphans).whereNull('published_at').count({ n: '*' }))).toBe(0),
       { timeout: TAKEOVER_BOUND_MS + 5_000, interval: 100 },
