@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { canConnect, waitUntil } from './nats.js';
 
 /** One node of a test cluster: its client URL, and stop/start that keep its store. */
-export interface ClusterNode {
+interface ClusterNode {
   readonly name: string;
   readonly url: string;
   readonly running: boolean;
