@@ -22,9 +22,10 @@ describe('stream shape settings', () => {
     expect(config.OUTBOX_LEASE_SECONDS).toBe(10);
   });
 
-  it('takes 1, 3 or 5 replicas only', () => {
+  it('takes 1 to 5 replicas, as JetStream does', () => {
     expect(loadConfig({ NATS_STREAM_REPLICAS: '3' }).NATS_STREAM_REPLICAS).toBe(3);
-    expect(() => loadConfig({ NATS_STREAM_REPLICAS: '2' })).toThrow(/NATS_STREAM_REPLICAS must be 1, 3 or 5/);
+    expect(() => loadConfig({ NATS_STREAM_REPLICAS: '0' })).toThrow(/NATS_STREAM_REPLICAS/);
+    expect(() => loadConfig({ NATS_STREAM_REPLICAS: '7' })).toThrow(/NATS_STREAM_REPLICAS/);
   });
 
   it('refuses a max age shorter than the duplicate window, as JetStream would', () => {

@@ -58,8 +58,8 @@ export const configSchema = z
     NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY'),
     NATS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('identity'),
     NATS_DUPLICATE_WINDOW_SECONDS: int(900, 7 * 86_400, 1_200),
-    // JetStream's raft groups take an odd number of peers, at most 5.
-    NATS_STREAM_REPLICAS: z.coerce.number().int().refine((n) => [1, 3, 5].includes(n), 'must be 1, 3 or 5').default(1),
+    // JetStream's limit; 3 (or 5) on a cluster, as an even count survives no more failures than the odd one below it.
+    NATS_STREAM_REPLICAS: int(1, 5, 1),
     NATS_STREAM_MAX_AGE_SECONDS: int(0, 10 * 365 * 86_400, 0),
     EVENT_SOURCE: text('identity-service'),
 

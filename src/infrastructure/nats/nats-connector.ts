@@ -137,6 +137,9 @@ export class NatsConnector {
         this.options.logger.info({ server: status.server }, 'reconnected to NATS');
         if (this.client !== undefined) await this.provisionAgain(nc);
         this.isConnected = true;
+      } else if (status.type === 'ldm') {
+        // A node shutting down gracefully (a rolling restart) closes its clients over a while; each then reconnects to another.
+        this.options.logger.info('the NATS server is entering lame duck mode; the connection will move to another server');
       }
     }
   }
