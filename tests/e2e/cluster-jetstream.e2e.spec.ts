@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { connectClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { launchNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
@@ -210,6 +210,15 @@ describe('stream settings on a cluster', () => {
     service.relay?.wake();
     await vi.waitFor(async () => expect(await unpublished()).toBe(0), { timeout: 30_000, interval: 100 });
     expect((await streamInfo(cluster.url, stream))?.config.num_replicas).toBe(3);
+  });
+
+  it('refuses to start asking for replicas of a server without a cluster, with a clear message', async () => {
+    const env = clusterEnv({ NATS_URL: inject('natsUrl'), NATS_STREAM_REPLICAS: '3', OUTBOX_RELAY: 'on' });
+    const started: unknown = await startTestService(env).then(
+      async (service) => service.shutdown(),
+      (error: unknown) => error,
+    );
+    expect((started as Error).message).toMatch(/JetStream stream \S+ cannot be created as configured: replicas > 1 not supported in non-clustered mode/);
   });
 
   it('refuses to start when another stream owns the subjects, with a clear message', async () => {
