@@ -30,7 +30,7 @@ export async function connectNats(url: string, scope: Scope): Promise<BenchNats>
       });
     },
     provision: (stream, subjectPrefix, duplicateWindowSeconds) =>
-      provisionStream(jsm, { name: stream, subjects: [`${subjectPrefix}.>`], duplicateWindowSeconds }, pino({ level: 'silent' })),
+      provisionStream(jsm, { name: stream, subjects: [`${subjectPrefix}.>`], duplicateWindowSeconds, replicas: 1, maxAgeSeconds: 0 }, pino({ level: 'silent' })),
     messages: async (stream) => (await jsm.streams.info(stream)).state.messages,
   };
 }

@@ -6,6 +6,7 @@ import { hostile } from './hostile.js';
 import { memory } from './memory.js';
 import { mixed } from './mixed.js';
 import { register } from './register.js';
+import { replicas } from './replicas.js';
 import { relayLatency } from './relay-latency.js';
 import { relayThroughput } from './relay-throughput.js';
 import { scale } from './scale.js';
@@ -28,6 +29,7 @@ export const scenarios: readonly Scenario[] = [
   { name: 'mixed', run: mixed },
   { name: 'timing', run: timing },
   { name: 'scale', run: scale },
+  { name: 'replicas', run: replicas },
   { name: 'memory', run: memory },
   { name: 'relay-throughput', run: relayThroughput },
   { name: 'relay-latency', run: relayLatency },

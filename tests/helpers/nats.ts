@@ -77,8 +77,9 @@ export interface StreamMessage {
   readonly headers: Record<string, string>;
 }
 
+/** `url` may list several servers, comma-separated, as NATS_URL does. */
 export async function withNats<T>(url: string, work: (nc: NatsConnection, jsm: JetStreamManager) => Promise<T>): Promise<T> {
-  const nc = await connect({ servers: url });
+  const nc = await connect({ servers: url.split(',') });
   try {
     return await work(nc, await jetstreamManager(nc));
   } finally {
@@ -203,7 +204,7 @@ export async function insertOutboxRows(knex: Knex | Knex.Transaction, count: num
   return eventIds;
 }
 
-function canConnect(port: number): Promise<boolean> {
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connectTcp({ host: '127.0.0.1', port });
     socket.once('connect', () => {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../../infrastructure/config/load-config.js';
+import { natsServers } from '../../infrastructure/config/nats-servers.js';
 import { NatsConnector } from '../../infrastructure/nats/nats-connector.js';
 import type { Metrics } from '../../infrastructure/observability/metrics.js';
 import { OutboxRelay } from '../../infrastructure/outbox/outbox-relay.js';
@@ -8,12 +9,14 @@ import type { OutboxStore } from '../../infrastructure/outbox/outbox.store.js';
 
 export function natsConnector(config: Config, logger: Logger): NatsConnector {
   return new NatsConnector({
-    url: config.NATS_URL,
+    servers: natsServers(config.NATS_URL),
     logger,
     stream: {
       name: config.NATS_STREAM,
       subjects: [`${config.NATS_SUBJECT_PREFIX}.>`],
       duplicateWindowSeconds: config.NATS_DUPLICATE_WINDOW_SECONDS,
+      replicas: config.NATS_STREAM_REPLICAS,
+      maxAgeSeconds: config.NATS_STREAM_MAX_AGE_SECONDS,
     },
   });
 }
@@ -32,6 +35,7 @@ export function outboxRelay(config: Config, store: OutboxStore, nats: NatsConnec
       backoffBaseMs: config.OUTBOX_BACKOFF_BASE_MS,
       backoffMaxMs: config.OUTBOX_BACKOFF_MAX_MS,
       leaseSeconds: config.OUTBOX_LEASE_SECONDS,
+      duplicateWindowSeconds: config.NATS_DUPLICATE_WINDOW_SECONDS,
       retentionHours: config.OUTBOX_RETENTION_HOURS,
     },
   );

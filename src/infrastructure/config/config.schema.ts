@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
+import { isNatsServer, natsServers } from './nats-servers.js';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 const flag = (fallback: boolean) => z.stringbool().default(fallback);
@@ -12,11 +13,9 @@ const text = (fallback: string) =>
     .regex(/^\S(.*\S)?$/, 'must not be empty or start or end with a space')
     .default(fallback);
 const hostName = z.string().regex(/^[^\s/]+$/, 'must be a host name or address, without spaces');
-/** NATS_URL lists servers as the client accepts them: `nats://host:port`, `host:port` or `host`. */
-const isNatsServer = (server: string) => server !== '' && URL.canParse(server.includes('://') ? server : `nats://${server}`);
-const natsServers = z
+const natsServerList = z
   .string()
-  .refine((value) => value.split(',').every((server) => isNatsServer(server.trim())), 'must be a comma-separated list of nats://host:port URLs');
+  .refine((value) => natsServers(value).every(isNatsServer), 'must be a comma-separated list of nats://host:port URLs');
 /** Refused here, at start, with the entry named, rather than by proxy-addr on the first request. */
 const cidrProblem = (cidr: string): string | undefined => {
   if (cidr === '') return 'an empty entry';
@@ -55,10 +54,13 @@ export const configSchema = z
     DB_POOL_MAX: int(1, 200, 10),
     MIGRATE_ON_START: z.stringbool().optional(),
 
-    NATS_URL: natsServers.default('nats://127.0.0.1:4222'),
+    NATS_URL: natsServerList.default('nats://127.0.0.1:4222'),
     NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY'),
     NATS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('identity'),
     NATS_DUPLICATE_WINDOW_SECONDS: int(900, 7 * 86_400, 1_200),
+    // JetStream's limit; 3 (or 5) on a cluster, as an even count survives no more failures than the odd one below it.
+    NATS_STREAM_REPLICAS: int(1, 5, 1),
+    NATS_STREAM_MAX_AGE_SECONDS: int(0, 10 * 365 * 86_400, 0),
     EVENT_SOURCE: text('identity-service'),
 
     OUTBOX_RELAY: flag(true),
@@ -68,7 +70,7 @@ export const configSchema = z
     OUTBOX_MAX_ATTEMPTS: int(1, 1_000, 20),
     OUTBOX_BACKOFF_BASE_MS: int(1, 3_600_000, 1_000),
     OUTBOX_BACKOFF_MAX_MS: int(1, 86_400_000, 300_000),
-    OUTBOX_LEASE_SECONDS: int(5, 600, 60),
+    OUTBOX_LEASE_SECONDS: int(5, 600, 10),
     OUTBOX_RETENTION_HOURS: int(1, 24 * 365, 72),
 
     TOKEN_ISSUER: text('identity-service'),
@@ -133,6 +135,13 @@ export const configSchema = z
         code: 'custom',
         path: ['OUTBOX_LEASE_SECONDS'],
         message: 'must be shorter than NATS_DUPLICATE_WINDOW_SECONDS, or a retried publish could escape deduplication',
+      });
+    }
+    if (env.NATS_STREAM_MAX_AGE_SECONDS > 0 && env.NATS_STREAM_MAX_AGE_SECONDS < env.NATS_DUPLICATE_WINDOW_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['NATS_STREAM_MAX_AGE_SECONDS'],
+        message: 'must be 0 (no limit) or at least NATS_DUPLICATE_WINDOW_SECONDS, as JetStream requires',
       });
     }
   }, { when: () => true });

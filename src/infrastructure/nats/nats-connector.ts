@@ -6,7 +6,8 @@ import { maskNatsUrl } from '../config/mask-url.js';
 import { provisionStream, StreamConflictError, type StreamSettings } from './stream-provisioner.js';
 
 export interface NatsConnectorOptions {
-  readonly url: string;
+  /** Every server of the cluster: the client dials the next one when one is down. */
+  readonly servers: readonly string[];
   readonly stream: StreamSettings;
   readonly logger: Logger;
 }
@@ -84,7 +85,7 @@ export class NatsConnector {
   /** One quick attempt first, so start-up learns soon that NATS is down; then retries for ever. */
   private async firstConnection(): Promise<NatsConnection> {
     const options: ConnectionOptions = {
-      servers: this.options.url,
+      servers: [...this.options.servers],
       name: 'identity-service',
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1_000,
@@ -95,7 +96,7 @@ export class NatsConnector {
     try {
       return await connect(options);
     } catch (error) {
-      this.options.logger.warn({ err: error, url: maskNatsUrl(this.options.url) }, 'NATS is unreachable; events wait in the outbox until it is back');
+      this.options.logger.warn({ err: error, servers: maskNatsUrl(this.options.servers.join(',')) }, 'NATS is unreachable; events wait in the outbox until it is back');
       this.endStartup();
       return connect({ ...options, waitOnFirstConnect: true });
     }
@@ -136,6 +137,9 @@ export class NatsConnector {
         this.options.logger.info({ server: status.server }, 'reconnected to NATS');
         if (this.client !== undefined) await this.provisionAgain(nc);
         this.isConnected = true;
+      } else if (status.type === 'ldm') {
+        // A node shutting down gracefully (a rolling restart) closes its clients over a while; each then reconnects to another.
+        this.options.logger.info('the NATS server is entering lame duck mode; the connection will move to another server');
       }
     }
   }

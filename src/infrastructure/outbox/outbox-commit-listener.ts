@@ -6,6 +6,8 @@ import { backoffMs } from './backoff.js';
 /** The channel the outbox trigger notifies on commit (migration 0005). */
 export const OUTBOX_CHANNEL = 'identity_outbox';
 
+const MAX_RECONNECT_DELAY_MS = 4_000;
+
 export interface OutboxCommitListenerOptions {
   readonly connectionString: string;
   /** Called on every commit that wrote outbox rows, in any replica, and after each (re)connect. */
@@ -60,7 +62,9 @@ export class OutboxCommitListener {
         this.client = undefined;
         await client.end().catch(() => undefined);
       }
-      if (!this.stopped) await sleep(backoffMs(attempt + 1, 500, 30_000));
+      // Capped low: after a database restart this reconnect is what wakes the relay (its own
+      // backoff may have grown long), and one connection attempt every few seconds costs nothing.
+      if (!this.stopped) await sleep(backoffMs(attempt + 1, 500, MAX_RECONNECT_DELAY_MS));
     }
   }
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import { isTransportFailure } from '../nats/publish-errors.js';
 import { backoffMs } from './backoff.js';
+import { LeaseHeartbeat } from './lease-heartbeat.js';
 import { subjectFor } from './event-codec.js';
 import type { ClaimOptions, ClaimedEvent, OutboxStore, RowFailure } from './outbox.store.js';
 import type { FlushResult } from '../../application/ports/outbox-operations.port.js';
@@ -21,6 +22,8 @@ export interface OutboxRelayOptions {
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
   readonly leaseSeconds: number;
+  /** JetStream's duplicate window: no claim is renewed so long that a second publish could escape it. */
+  readonly duplicateWindowSeconds: number;
   readonly retentionHours: number;
 }
 
@@ -64,8 +67,8 @@ export class OutboxRelay {
   private stopping = false;
   private woken = false;
   private wakeUp: (() => void) | undefined;
-  /** Rows this relay holds a lease on right now, given back on stop. */
-  private readonly claimed = new Set<string>();
+  /** Rows this relay holds a lease on right now: renewed while they are published, given back on stop. */
+  private readonly claims: LeaseHeartbeat;
   /** OUTBOX_MAX_IN_FLIGHT publishes at most, whichever batch they belong to. */
   private readonly window: LimitFunction;
   private lastRetention = 0;
@@ -75,9 +78,17 @@ export class OutboxRelay {
     private readonly options: OutboxRelayOptions,
   ) {
     this.window = pLimit(options.maxInFlight);
+    const { relayId, leaseSeconds, duplicateWindowSeconds } = options;
+    this.claims = new LeaseHeartbeat(
+      { renew: (ids) => deps.store.renew(relayId, ids, leaseSeconds), logger: deps.logger },
+      // A claim renewed for at most this long, plus the lease it then runs out in, ends a
+      // lease short of the window: another relay's copy is still deduplicated.
+      { leaseSeconds, maxHoldMs: Math.max(0, duplicateWindowSeconds - 2 * leaseSeconds) * 1000 },
+    );
   }
 
   start(): void {
+    this.claims.start();
     this.running ??= this.loop();
   }
 
@@ -92,7 +103,8 @@ export class OutboxRelay {
     this.stopping = true;
     this.wake();
     if (this.running !== undefined) await Promise.race([this.running, sleep(graceMs)]);
-    await this.deps.store.release(this.options.relayId, [...this.claimed]).catch((error: unknown) =>
+    await this.claims.stop();
+    await this.deps.store.release(this.options.relayId, this.claims.ids).catch((error: unknown) =>
       this.deps.logger.warn({ err: error }, 'could not release outbox claims; their lease will expire'),
     );
   }
@@ -106,11 +118,16 @@ export class OutboxRelay {
     // Each row is tried once: rows that failed are left out of later claims.
     const failed = new Set<string>();
     let published = 0;
-    for (;;) {
-      const drained = await this.drain(js, { ignoreBackoff: true }, failed);
-      if (drained.transportError !== undefined) throw new Error(`NATS did not accept events: ${drained.transportError}`);
-      published += drained.published;
-      if (drained.claimed === 0) return { published, failed: failed.size };
+    this.claims.start();
+    try {
+      for (;;) {
+        const drained = await this.drain(js, { ignoreBackoff: true }, failed);
+        if (drained.transportError !== undefined) throw new Error(`NATS did not accept events: ${drained.transportError}`);
+        published += drained.published;
+        if (drained.claimed === 0) return { published, failed: failed.size };
+      }
+    } finally {
+      if (this.running === undefined) await this.claims.stop();
     }
   }
 
@@ -160,6 +177,17 @@ export class OutboxRelay {
    * added to `failed` and left out of later claims.
    */
   private async drain(js: JetStreamClient, claim: Partial<ClaimOptions>, failed: Set<string>): Promise<BatchResult> {
+    try {
+      return await this.drainBatches(js, claim, failed);
+    } catch (error) {
+      // Batches cut short (the database went away) are never settled: stop renewing their
+      // claims so that their leases run out and the rows are claimed again.
+      this.claims.drop(this.claims.ids);
+      throw error;
+    }
+  }
+
+  private async drainBatches(js: JetStreamClient, claim: Partial<ClaimOptions>, failed: Set<string>): Promise<BatchResult> {
     const inFlight: Promise<Verdict>[] = [];
     const totals = { claimed: 0, published: 0 };
     let transportError: string | undefined;
@@ -169,7 +197,7 @@ export class OutboxRelay {
       const verdict = await inFlight.shift()!;
       // Marks are written in batch order; after a failed write the rest are left to their leases.
       settling = settling
-        .then(() => (settleError === undefined ? this.settle(verdict) : undefined))
+        .then(() => (settleError === undefined ? this.settle(verdict) : this.claims.drop(verdict.rows.map((row) => row.id))))
         .catch((error: unknown) => {
           settleError ??= error instanceof Error ? error : new Error(String(error));
         });
@@ -203,7 +231,7 @@ export class OutboxRelay {
   private async claim(claim: Partial<ClaimOptions>): Promise<ClaimedEvent[]> {
     const { relayId, batchSize, leaseSeconds } = this.options;
     const rows = await this.deps.store.claim({ relayId, limit: batchSize, leaseSeconds, ...claim });
-    rows.forEach((row) => this.claimed.add(row.id));
+    this.claims.hold(rows.map((row) => row.id));
     return rows;
   }
 
@@ -211,8 +239,8 @@ export class OutboxRelay {
   private async giveBack(next: Promise<ClaimedEvent[]>): Promise<void> {
     const rows = await next.catch(() => []);
     const ids = rows.map((row) => row.id);
+    this.claims.drop(ids);
     await this.deps.store.release(this.options.relayId, ids);
-    ids.forEach((id) => this.claimed.delete(id));
   }
 
   /** Publishes every row with at most OUTBOX_MAX_IN_FLIGHT in flight; each outcome is undefined (acked) or the error. */
@@ -220,17 +248,24 @@ export class OutboxRelay {
     return Promise.all(rows.map((row) => this.window(() => this.publish(js, row)).then(() => undefined, (error: unknown) => error)));
   }
 
-  /** Writes a batch's outcome: published rows marked, NATS's failures released uncounted, the rows' own failures counted. */
+  /**
+   * Writes a batch's outcome: published rows marked, NATS's failures released uncounted, the
+   * rows' own failures counted. The batch's claims stop being renewed either way: should a
+   * write fail, the rows are left to their leases.
+   */
   private async settle(verdict: Verdict): Promise<void> {
     const { store, metrics } = this.deps;
-    await store.markPublished(verdict.publishedIds);
-    metrics.outboxPublished.inc(verdict.publishedIds.length);
-    if (verdict.transport.length > 0) {
-      metrics.outboxPublishErrors.inc({ kind: 'transport' }, verdict.transport.length);
-      await store.release(this.options.relayId, verdict.transport.map(({ row }) => row.id), describe(verdict.transport[0]?.error));
+    try {
+      await store.markPublished(verdict.publishedIds);
+      metrics.outboxPublished.inc(verdict.publishedIds.length);
+      if (verdict.transport.length > 0) {
+        metrics.outboxPublishErrors.inc({ kind: 'transport' }, verdict.transport.length);
+        await store.release(this.options.relayId, verdict.transport.map(({ row }) => row.id), describe(verdict.transport[0]?.error));
+      }
+      if (verdict.rowFailures.length > 0) await store.markFailed(verdict.rowFailures.map(({ row, error }) => this.rowFailure(row, error)));
+    } finally {
+      this.claims.drop(verdict.rows.map((row) => row.id));
     }
-    if (verdict.rowFailures.length > 0) await store.markFailed(verdict.rowFailures.map(({ row, error }) => this.rowFailure(row, error)));
-    verdict.rows.forEach((row) => this.claimed.delete(row.id));
   }
 
   private async publish(js: JetStreamClient, row: ClaimedEvent): Promise<void> {

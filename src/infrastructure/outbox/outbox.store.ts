@@ -124,6 +124,21 @@ export class OutboxStore {
     );
   }
 
+  /**
+   * Extends the lease of rows this relay still holds and has not published (the heartbeat of
+   * a live relay); rows settled or taken over meanwhile are left alone. Resolves with how many.
+   */
+  renew(relayId: string, ids: readonly string[], leaseSeconds: number): Promise<number> {
+    return withDbErrors(async () => {
+      if (ids.length === 0) return 0;
+      return this.knex('outbox')
+        .whereIn('id', ids)
+        .where({ locked_by: relayId })
+        .whereNull('published_at')
+        .update({ locked_until: this.knex.raw('now() + make_interval(secs => ?)', [leaseSeconds]) });
+    });
+  }
+
   /** Gives rows back without counting an attempt (NATS unreachable, or this relay stopping). */
   release(relayId: string, ids: readonly string[], error?: string): Promise<void> {
     return withDbErrors(async () => {
