@@ -19,7 +19,7 @@ export interface IdentityUseCases {
 }
 
 /** identity.v1.IdentityService: parse the request, run the use case, present the result. */
-export class IdentityServiceHandler implements ServiceImpl<typeof IdentityService> {
+export class IdentityServiceHandler implements Partial<ServiceImpl<typeof IdentityService>> {
   constructor(private readonly useCases: IdentityUseCases) {}
 
   async registerUser(req: RegisterUserRequest, ctx: HandlerContext) {

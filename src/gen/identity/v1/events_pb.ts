@@ -2,8 +2,8 @@
 // @generated from file identity/v1/events.proto (package identity.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file identity/v1/events.proto.
  */
 export const file_identity_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChhpZGVudGl0eS92MS9ldmVudHMucHJvdG8SC2lkZW50aXR5LnYxIpoBCg5Vc2VyUmVnaXN0ZXJlZBIQCghldmVudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEhIKCmZpcnN0X25hbWUYBCABKAkSEQoJbGFzdF9uYW1lGAUgASgJEi8KC29jY3VycmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChhpZGVudGl0eS92MS9ldmVudHMucHJvdG8SC2lkZW50aXR5LnYxIpoBCg5Vc2VyUmVnaXN0ZXJlZBIQCghldmVudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEhIKCmZpcnN0X25hbWUYBCABKAkSEQoJbGFzdF9uYW1lGAUgASgJEi8KC29jY3VycmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKPAQoSVXNlclByb2ZpbGVVcGRhdGVkEhAKCGV2ZW50X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEgoKZmlyc3RfbmFtZRgDIAEoCRIRCglsYXN0X25hbWUYBCABKAkSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInsKE1VzZXJQYXNzd29yZENoYW5nZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCghieV9hZG1pbhgDIAEoCBIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAicgoMVXNlckRpc2FibGVkEhAKCGV2ZW50X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhCgtVc2VyRW5hYmxlZBIQCghldmVudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi8KC29jY3VycmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhCgtVc2VyRGVsZXRlZBIQCghldmVudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi8KC29jY3VycmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLjAQoOU2Vzc2lvblJldm9rZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEjEKBnJlYXNvbhgEIAEoDjIhLmlkZW50aXR5LnYxLlNlc3Npb25SZXZva2VkUmVhc29uEjYKEnRva2Vuc192YWxpZF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLb2NjdXJyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKrQCChRTZXNzaW9uUmV2b2tlZFJlYXNvbhImCiJTRVNTSU9OX1JFVk9LRURfUkVBU09OX1VOU1BFQ0lGSUVEEAASIQodU0VTU0lPTl9SRVZPS0VEX1JFQVNPTl9MT0dPVVQQARIvCitTRVNTSU9OX1JFVk9LRURfUkVBU09OX1JFRlJFU0hfVE9LRU5fUkVVU0VEEAISKwonU0VTU0lPTl9SRVZPS0VEX1JFQVNPTl9QQVNTV09SRF9DSEFOR0VEEAMSKAokU0VTU0lPTl9SRVZPS0VEX1JFQVNPTl9VU0VSX0RJU0FCTEVEEAQSJwojU0VTU0lPTl9SRVZPS0VEX1JFQVNPTl9VU0VSX0RFTEVURUQQBRIgChxTRVNTSU9OX1JFVk9LRURfUkVBU09OX0FETUlOEAZiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * UserRegistered is published on identity.user.registered once the user row
@@ -58,4 +58,267 @@ export type UserRegistered = Message<"identity.v1.UserRegistered"> & {
  */
 export const UserRegisteredSchema: GenMessage<UserRegistered> = /*@__PURE__*/
   messageDesc(file_identity_v1_events, 0);
+
+/**
+ * UserProfileUpdated is published on identity.user.profile_updated.
+ *
+ * @generated from message identity.v1.UserProfileUpdated
+ */
+export type UserProfileUpdated = Message<"identity.v1.UserProfileUpdated"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string first_name = 3;
+   */
+  firstName: string;
+
+  /**
+   * @generated from field: string last_name = 4;
+   */
+  lastName: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 5;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message identity.v1.UserProfileUpdated.
+ * Use `create(UserProfileUpdatedSchema)` to create a new message.
+ */
+export const UserProfileUpdatedSchema: GenMessage<UserProfileUpdated> = /*@__PURE__*/
+  messageDesc(file_identity_v1_events, 1);
+
+/**
+ * UserPasswordChanged is published on identity.user.password_changed. It never
+ * carries the password or its hash.
+ *
+ * @generated from message identity.v1.UserPasswordChanged
+ */
+export type UserPasswordChanged = Message<"identity.v1.UserPasswordChanged"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * True when an administrator set the password (SetPassword).
+   *
+   * @generated from field: bool by_admin = 3;
+   */
+  byAdmin: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 4;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message identity.v1.UserPasswordChanged.
+ * Use `create(UserPasswordChangedSchema)` to create a new message.
+ */
+export const UserPasswordChangedSchema: GenMessage<UserPasswordChanged> = /*@__PURE__*/
+  messageDesc(file_identity_v1_events, 2);
+
+/**
+ * UserDisabled is published on identity.user.disabled.
+ *
+ * @generated from message identity.v1.UserDisabled
+ */
+export type UserDisabled = Message<"identity.v1.UserDisabled"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 4;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message identity.v1.UserDisabled.
+ * Use `create(UserDisabledSchema)` to create a new message.
+ */
+export const UserDisabledSchema: GenMessage<UserDisabled> = /*@__PURE__*/
+  messageDesc(file_identity_v1_events, 3);
+
+/**
+ * UserEnabled is published on identity.user.enabled.
+ *
+ * @generated from message identity.v1.UserEnabled
+ */
+export type UserEnabled = Message<"identity.v1.UserEnabled"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 3;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message identity.v1.UserEnabled.
+ * Use `create(UserEnabledSchema)` to create a new message.
+ */
+export const UserEnabledSchema: GenMessage<UserEnabled> = /*@__PURE__*/
+  messageDesc(file_identity_v1_events, 4);
+
+/**
+ * UserDeleted is published on identity.user.deleted. It carries no personal data.
+ *
+ * @generated from message identity.v1.UserDeleted
+ */
+export type UserDeleted = Message<"identity.v1.UserDeleted"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 3;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message identity.v1.UserDeleted.
+ * Use `create(UserDeletedSchema)` to create a new message.
+ */
+export const UserDeletedSchema: GenMessage<UserDeleted> = /*@__PURE__*/
+  messageDesc(file_identity_v1_events, 5);
+
+/**
+ * SessionRevoked is published on identity.session.revoked. It never carries a
+ * token.
+ *
+ * @generated from message identity.v1.SessionRevoked
+ */
+export type SessionRevoked = Message<"identity.v1.SessionRevoked"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * Empty: all of the user's sessions.
+   *
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: identity.v1.SessionRevokedReason reason = 4;
+   */
+  reason: SessionRevokedReason;
+
+  /**
+   * Set when every token of the user issued before this instant is refused.
+   *
+   * @generated from field: google.protobuf.Timestamp tokens_valid_after = 5;
+   */
+  tokensValidAfter?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 6;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message identity.v1.SessionRevoked.
+ * Use `create(SessionRevokedSchema)` to create a new message.
+ */
+export const SessionRevokedSchema: GenMessage<SessionRevoked> = /*@__PURE__*/
+  messageDesc(file_identity_v1_events, 6);
+
+/**
+ * @generated from enum identity.v1.SessionRevokedReason
+ */
+export enum SessionRevokedReason {
+  /**
+   * @generated from enum value: SESSION_REVOKED_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SESSION_REVOKED_REASON_LOGOUT = 1;
+   */
+  LOGOUT = 1,
+
+  /**
+   * @generated from enum value: SESSION_REVOKED_REASON_REFRESH_TOKEN_REUSED = 2;
+   */
+  REFRESH_TOKEN_REUSED = 2,
+
+  /**
+   * @generated from enum value: SESSION_REVOKED_REASON_PASSWORD_CHANGED = 3;
+   */
+  PASSWORD_CHANGED = 3,
+
+  /**
+   * @generated from enum value: SESSION_REVOKED_REASON_USER_DISABLED = 4;
+   */
+  USER_DISABLED = 4,
+
+  /**
+   * @generated from enum value: SESSION_REVOKED_REASON_USER_DELETED = 5;
+   */
+  USER_DELETED = 5,
+
+  /**
+   * @generated from enum value: SESSION_REVOKED_REASON_ADMIN = 6;
+   */
+  ADMIN = 6,
+}
+
+/**
+ * Describes the enum identity.v1.SessionRevokedReason.
+ */
+export const SessionRevokedReasonSchema: GenEnum<SessionRevokedReason> = /*@__PURE__*/
+  enumDesc(file_identity_v1_events, 0);
 

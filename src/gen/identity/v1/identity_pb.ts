@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file identity/v1/identity.proto.
  */
 export const file_identity_v1_identity: GenFile = /*@__PURE__*/
-  fileDesc("ChppZGVudGl0eS92MS9pZGVudGl0eS5wcm90bxILaWRlbnRpdHkudjEiXQoTUmVnaXN0ZXJVc2VyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCSI3ChRSZWdpc3RlclVzZXJSZXNwb25zZRIfCgR1c2VyGAEgASgLMhEuaWRlbnRpdHkudjEuVXNlciI2ChNBdXRoZW50aWNhdGVSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIpEBChRBdXRoZW50aWNhdGVSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSEgoKdG9rZW5fdHlwZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfCgR1c2VyGAQgASgLMhEuaWRlbnRpdHkudjEuVXNlciIjChJWZXJpZnlUb2tlblJlcXVlc3QSDQoFdG9rZW4YASABKAkilwEKE1ZlcmlmeVRva2VuUmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglpc3N1ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAQgASgJItEBCgRVc2VyEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEhIKCmZpcnN0X25hbWUYAyABKAkSEQoJbGFzdF9uYW1lGAQgASgJEicKBnN0YXR1cxgFIAEoDjIXLmlkZW50aXR5LnYxLlVzZXJTdGF0dXMSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqWwoKVXNlclN0YXR1cxIbChdVU0VSX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElVTRVJfU1RBVFVTX0FDVElWRRABEhgKFFVTRVJfU1RBVFVTX0RJU0FCTEVEEAIykgIKD0lkZW50aXR5U2VydmljZRJTCgxSZWdpc3RlclVzZXISIC5pZGVudGl0eS52MS5SZWdpc3RlclVzZXJSZXF1ZXN0GiEuaWRlbnRpdHkudjEuUmVnaXN0ZXJVc2VyUmVzcG9uc2USUwoMQXV0aGVudGljYXRlEiAuaWRlbnRpdHkudjEuQXV0aGVudGljYXRlUmVxdWVzdBohLmlkZW50aXR5LnYxLkF1dGhlbnRpY2F0ZVJlc3BvbnNlElUKC1ZlcmlmeVRva2VuEh8uaWRlbnRpdHkudjEuVmVyaWZ5VG9rZW5SZXF1ZXN0GiAuaWRlbnRpdHkudjEuVmVyaWZ5VG9rZW5SZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChppZGVudGl0eS92MS9pZGVudGl0eS5wcm90bxILaWRlbnRpdHkudjEiXQoTUmVnaXN0ZXJVc2VyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRISCgpmaXJzdF9uYW1lGAMgASgJEhEKCWxhc3RfbmFtZRgEIAEoCSI3ChRSZWdpc3RlclVzZXJSZXNwb25zZRIfCgR1c2VyGAEgASgLMhEuaWRlbnRpdHkudjEuVXNlciI2ChNBdXRoZW50aWNhdGVSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIvQBChRBdXRoZW50aWNhdGVSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSEgoKdG9rZW5fdHlwZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfCgR1c2VyGAQgASgLMhEuaWRlbnRpdHkudjEuVXNlchIVCg1yZWZyZXNoX3Rva2VuGAUgASgJEjYKEnJlZnJlc2hfZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCSIjChJWZXJpZnlUb2tlblJlcXVlc3QSDQoFdG9rZW4YASABKAkiqwEKE1ZlcmlmeVRva2VuUmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglpc3N1ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkiLAoTUmVmcmVzaFRva2VuUmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJItMBChRSZWZyZXNoVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSEgoKdG9rZW5fdHlwZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZyZXNoX3Rva2VuGAQgASgJEjYKEnJlZnJlc2hfZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgGIAEoCSImCg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiEAoOTG9nb3V0UmVzcG9uc2UiVgoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIjkKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USHwoEdXNlchgBIAEoCzIRLmlkZW50aXR5LnYxLlVzZXIiIQoOR2V0VXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIyCg9HZXRVc2VyUmVzcG9uc2USHwoEdXNlchgBIAEoCzIRLmlkZW50aXR5LnYxLlVzZXIiKAoUQmF0Y2hHZXRVc2Vyc1JlcXVlc3QSEAoIdXNlcl9pZHMYASADKAkiUwoVQmF0Y2hHZXRVc2Vyc1Jlc3BvbnNlEiAKBXVzZXJzGAEgAygLMhEuaWRlbnRpdHkudjEuVXNlchIYChBtaXNzaW5nX3VzZXJfaWRzGAIgAygJItEBCgRVc2VyEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEhIKCmZpcnN0X25hbWUYAyABKAkSEQoJbGFzdF9uYW1lGAQgASgJEicKBnN0YXR1cxgFIAEoDjIXLmlkZW50aXR5LnYxLlVzZXJTdGF0dXMSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqdAoKVXNlclN0YXR1cxIbChdVU0VSX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElVTRVJfU1RBVFVTX0FDVElWRRABEhgKFFVTRVJfU1RBVFVTX0RJU0FCTEVEEAISFwoTVVNFUl9TVEFUVVNfREVMRVRFRBADMq0FCg9JZGVudGl0eVNlcnZpY2USUwoMUmVnaXN0ZXJVc2VyEiAuaWRlbnRpdHkudjEuUmVnaXN0ZXJVc2VyUmVxdWVzdBohLmlkZW50aXR5LnYxLlJlZ2lzdGVyVXNlclJlc3BvbnNlElMKDEF1dGhlbnRpY2F0ZRIgLmlkZW50aXR5LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3QaIS5pZGVudGl0eS52MS5BdXRoZW50aWNhdGVSZXNwb25zZRJVCgtWZXJpZnlUb2tlbhIfLmlkZW50aXR5LnYxLlZlcmlmeVRva2VuUmVxdWVzdBogLmlkZW50aXR5LnYxLlZlcmlmeVRva2VuUmVzcG9uc2UiA5ACARJTCgxSZWZyZXNoVG9rZW4SIC5pZGVudGl0eS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GiEuaWRlbnRpdHkudjEuUmVmcmVzaFRva2VuUmVzcG9uc2USQQoGTG9nb3V0EhouaWRlbnRpdHkudjEuTG9nb3V0UmVxdWVzdBobLmlkZW50aXR5LnYxLkxvZ291dFJlc3BvbnNlElkKDkNoYW5nZVBhc3N3b3JkEiIuaWRlbnRpdHkudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GiMuaWRlbnRpdHkudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRJJCgdHZXRVc2VyEhsuaWRlbnRpdHkudjEuR2V0VXNlclJlcXVlc3QaHC5pZGVudGl0eS52MS5HZXRVc2VyUmVzcG9uc2UiA5ACARJbCg1CYXRjaEdldFVzZXJzEiEuaWRlbnRpdHkudjEuQmF0Y2hHZXRVc2Vyc1JlcXVlc3QaIi5pZGVudGl0eS52MS5CYXRjaEdldFVzZXJzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message identity.v1.RegisterUserRequest
@@ -110,6 +110,27 @@ export type AuthenticateResponse = Message<"identity.v1.AuthenticateResponse"> &
    * @generated from field: identity.v1.User user = 4;
    */
   user?: User | undefined;
+
+  /**
+   * Opaque, single use: RefreshToken exchanges it for a new pair.
+   *
+   * @generated from field: string refresh_token = 5;
+   */
+  refreshToken: string;
+
+  /**
+   * When the session ends unless refreshed (idle) or at the latest (absolute).
+   *
+   * @generated from field: google.protobuf.Timestamp refresh_expires_at = 6;
+   */
+  refreshExpiresAt?: Timestamp | undefined;
+
+  /**
+   * The session the tokens belong to (the access token's sid claim).
+   *
+   * @generated from field: string session_id = 7;
+   */
+  sessionId: string;
 };
 
 /**
@@ -161,6 +182,13 @@ export type VerifyTokenResponse = Message<"identity.v1.VerifyTokenResponse"> & {
    * @generated from field: string token_id = 4;
    */
   tokenId: string;
+
+  /**
+   * The token's sid claim; empty for a token issued without a session.
+   *
+   * @generated from field: string session_id = 5;
+   */
+  sessionId: string;
 };
 
 /**
@@ -169,6 +197,218 @@ export type VerifyTokenResponse = Message<"identity.v1.VerifyTokenResponse"> & {
  */
 export const VerifyTokenResponseSchema: GenMessage<VerifyTokenResponse> = /*@__PURE__*/
   messageDesc(file_identity_v1_identity, 5);
+
+/**
+ * @generated from message identity.v1.RefreshTokenRequest
+ */
+export type RefreshTokenRequest = Message<"identity.v1.RefreshTokenRequest"> & {
+  /**
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message identity.v1.RefreshTokenRequest.
+ * Use `create(RefreshTokenRequestSchema)` to create a new message.
+ */
+export const RefreshTokenRequestSchema: GenMessage<RefreshTokenRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 6);
+
+/**
+ * @generated from message identity.v1.RefreshTokenResponse
+ */
+export type RefreshTokenResponse = Message<"identity.v1.RefreshTokenResponse"> & {
+  /**
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * Always "Bearer".
+   *
+   * @generated from field: string token_type = 2;
+   */
+  tokenType: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string refresh_token = 4;
+   */
+  refreshToken: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp refresh_expires_at = 5;
+   */
+  refreshExpiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string session_id = 6;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message identity.v1.RefreshTokenResponse.
+ * Use `create(RefreshTokenResponseSchema)` to create a new message.
+ */
+export const RefreshTokenResponseSchema: GenMessage<RefreshTokenResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 7);
+
+/**
+ * @generated from message identity.v1.LogoutRequest
+ */
+export type LogoutRequest = Message<"identity.v1.LogoutRequest"> & {
+  /**
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message identity.v1.LogoutRequest.
+ * Use `create(LogoutRequestSchema)` to create a new message.
+ */
+export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 8);
+
+/**
+ * @generated from message identity.v1.LogoutResponse
+ */
+export type LogoutResponse = Message<"identity.v1.LogoutResponse"> & {
+};
+
+/**
+ * Describes the message identity.v1.LogoutResponse.
+ * Use `create(LogoutResponseSchema)` to create a new message.
+ */
+export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 9);
+
+/**
+ * @generated from message identity.v1.ChangePasswordRequest
+ */
+export type ChangePasswordRequest = Message<"identity.v1.ChangePasswordRequest"> & {
+  /**
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * @generated from field: string current_password = 2;
+   */
+  currentPassword: string;
+
+  /**
+   * @generated from field: string new_password = 3;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message identity.v1.ChangePasswordRequest.
+ * Use `create(ChangePasswordRequestSchema)` to create a new message.
+ */
+export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 10);
+
+/**
+ * @generated from message identity.v1.ChangePasswordResponse
+ */
+export type ChangePasswordResponse = Message<"identity.v1.ChangePasswordResponse"> & {
+  /**
+   * @generated from field: identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message identity.v1.ChangePasswordResponse.
+ * Use `create(ChangePasswordResponseSchema)` to create a new message.
+ */
+export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 11);
+
+/**
+ * @generated from message identity.v1.GetUserRequest
+ */
+export type GetUserRequest = Message<"identity.v1.GetUserRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message identity.v1.GetUserRequest.
+ * Use `create(GetUserRequestSchema)` to create a new message.
+ */
+export const GetUserRequestSchema: GenMessage<GetUserRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 12);
+
+/**
+ * @generated from message identity.v1.GetUserResponse
+ */
+export type GetUserResponse = Message<"identity.v1.GetUserResponse"> & {
+  /**
+   * @generated from field: identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message identity.v1.GetUserResponse.
+ * Use `create(GetUserResponseSchema)` to create a new message.
+ */
+export const GetUserResponseSchema: GenMessage<GetUserResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 13);
+
+/**
+ * @generated from message identity.v1.BatchGetUsersRequest
+ */
+export type BatchGetUsersRequest = Message<"identity.v1.BatchGetUsersRequest"> & {
+  /**
+   * 1 to 100 ids.
+   *
+   * @generated from field: repeated string user_ids = 1;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message identity.v1.BatchGetUsersRequest.
+ * Use `create(BatchGetUsersRequestSchema)` to create a new message.
+ */
+export const BatchGetUsersRequestSchema: GenMessage<BatchGetUsersRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 14);
+
+/**
+ * @generated from message identity.v1.BatchGetUsersResponse
+ */
+export type BatchGetUsersResponse = Message<"identity.v1.BatchGetUsersResponse"> & {
+  /**
+   * @generated from field: repeated identity.v1.User users = 1;
+   */
+  users: User[];
+
+  /**
+   * The ids asked for that name no user (unknown or deleted).
+   *
+   * @generated from field: repeated string missing_user_ids = 2;
+   */
+  missingUserIds: string[];
+};
+
+/**
+ * Describes the message identity.v1.BatchGetUsersResponse.
+ * Use `create(BatchGetUsersResponseSchema)` to create a new message.
+ */
+export const BatchGetUsersResponseSchema: GenMessage<BatchGetUsersResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_identity, 15);
 
 /**
  * @generated from message identity.v1.User
@@ -215,7 +455,7 @@ export type User = Message<"identity.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_identity_v1_identity, 6);
+  messageDesc(file_identity_v1_identity, 16);
 
 /**
  * @generated from enum identity.v1.UserStatus
@@ -235,6 +475,13 @@ export enum UserStatus {
    * @generated from enum value: USER_STATUS_DISABLED = 2;
    */
   DISABLED = 2,
+
+  /**
+   * Never returned by GetUser; seen in events only.
+   *
+   * @generated from enum value: USER_STATUS_DELETED = 3;
+   */
+  DELETED = 3,
 }
 
 /**
@@ -244,8 +491,9 @@ export const UserStatusSchema: GenEnum<UserStatus> = /*@__PURE__*/
   enumDesc(file_identity_v1_identity, 0);
 
 /**
- * IdentityService registers users, authenticates them with a password and
- * verifies the access tokens it issues.
+ * IdentityService registers users, authenticates them with a password, keeps
+ * their sessions (rotating refresh tokens) and verifies the access tokens it
+ * issues, refusing those of revoked sessions.
  *
  * @generated from service identity.v1.IdentityService
  */
@@ -279,6 +527,61 @@ export const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof VerifyTokenRequestSchema;
     output: typeof VerifyTokenResponseSchema;
+  },
+  /**
+   * RefreshToken consumes a refresh token (single use) and returns a new access
+   * token and a new refresh token for the same session. A consumed refresh token
+   * presented again revokes the whole session.
+   *
+   * @generated from rpc identity.v1.IdentityService.RefreshToken
+   */
+  refreshToken: {
+    methodKind: "unary";
+    input: typeof RefreshTokenRequestSchema;
+    output: typeof RefreshTokenResponseSchema;
+  },
+  /**
+   * Logout revokes the session of the refresh token given; an unknown or
+   * already revoked token is OK.
+   *
+   * @generated from rpc identity.v1.IdentityService.Logout
+   */
+  logout: {
+    methodKind: "unary";
+    input: typeof LogoutRequestSchema;
+    output: typeof LogoutResponseSchema;
+  },
+  /**
+   * ChangePassword re-authenticates like Authenticate, sets a new password and
+   * revokes every session of the user.
+   *
+   * @generated from rpc identity.v1.IdentityService.ChangePassword
+   */
+  changePassword: {
+    methodKind: "unary";
+    input: typeof ChangePasswordRequestSchema;
+    output: typeof ChangePasswordResponseSchema;
+  },
+  /**
+   * GetUser returns one user; NOT_FOUND for an unknown or deleted user.
+   *
+   * @generated from rpc identity.v1.IdentityService.GetUser
+   */
+  getUser: {
+    methodKind: "unary";
+    input: typeof GetUserRequestSchema;
+    output: typeof GetUserResponseSchema;
+  },
+  /**
+   * BatchGetUsers returns the users of 1 to 100 ids; unknown and deleted ones
+   * are listed in missing_user_ids.
+   *
+   * @generated from rpc identity.v1.IdentityService.BatchGetUsers
+   */
+  batchGetUsers: {
+    methodKind: "unary";
+    input: typeof BatchGetUsersRequestSchema;
+    output: typeof BatchGetUsersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_identity_v1_identity, 0);
