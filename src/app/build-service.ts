@@ -3,6 +3,11 @@ import type { DestinationStream, Logger } from 'pino';
 import { systemClock, type Clock } from '../application/ports/clock.port.js';
 import type { PasswordHasher } from '../application/ports/password-hasher.port.js';
 import { Authenticate } from '../application/use-cases/authenticate.use-case.js';
+import { BatchGetUsers } from '../application/use-cases/batch-get-users.use-case.js';
+import { ChangePassword } from '../application/use-cases/change-password.use-case.js';
+import { GetUser } from '../application/use-cases/get-user.use-case.js';
+import { Logout } from '../application/use-cases/logout.use-case.js';
+import { RefreshTokens } from '../application/use-cases/refresh-token.use-case.js';
 import { RegisterUser } from '../application/use-cases/register-user.use-case.js';
 import { VerifyToken } from '../application/use-cases/verify-token.use-case.js';
 import type { Config } from '../infrastructure/config/load-config.js';
@@ -13,6 +18,7 @@ import { ensureSchema } from '../infrastructure/db/migrator.js';
 import { KnexUserRepository } from '../infrastructure/db/user.repository.js';
 import { createLogger } from '../infrastructure/observability/logger.js';
 import { createMetrics, type Metrics } from '../infrastructure/observability/metrics.js';
+import { MetricsSessionTelemetry } from '../infrastructure/observability/metrics-session-telemetry.js';
 import { PinoAuditLog } from '../infrastructure/observability/pino-audit-log.js';
 import { Readiness } from '../infrastructure/observability/readiness.js';
 import { OutboxCommitListener } from '../infrastructure/outbox/outbox-commit-listener.js';
@@ -29,6 +35,7 @@ import { keyRing } from './wiring/keys.js';
 import { loginThrottle } from './wiring/login-throttle.js';
 import { natsConnector, outboxRelay } from './wiring/outbox.js';
 import { passwordPolicy } from './wiring/password-policy.js';
+import { revocation, sessionCleanup } from './wiring/revocation.js';
 import { tokenProvider } from './wiring/token-provider.js';
 
 /** Seams for tests: a log sink, a wrapped hasher, a failing outbox, a fixed clock. */
@@ -107,13 +114,35 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     stack.defer(() => clearInterval(timer));
   }
   const tokens = tokenProvider(config, keys, clock, logger, metrics);
-  const uow = new KnexUnitOfWork(db.knex, { eventSource: config.EVENT_SOURCE, onEventsCommitted: () => relay?.wake(), outboxFor: overrides.outboxFor });
+  // Revocations are loaded before the service answers: a replica started after one refuses it.
+  const revocations = revocation(config, db, clock, metrics, logger);
+  await revocations.feed.start();
+  stack.defer(() => revocations.feed.stop());
+  stack.defer(sessionCleanup(db, clock, revocations.horizonSeconds, logger));
+  const uow = new KnexUnitOfWork(db.knex, {
+    eventSource: config.EVENT_SOURCE,
+    onEventsCommitted: () => {
+      relay?.wake();
+      // Every revocation writes an event. The embedded database (one process) has no LISTEN
+      // across processes and needs none: its commits are read back at once.
+      if (config.DATABASE_URL === undefined) revocations.feed.resyncSoon();
+    },
+    outboxFor: overrides.outboxFor,
+  });
   const users = new KnexUserRepository(db.knex);
   const audit = new PinoAuditLog(logger.child({ component: 'audit' }));
+  const policy = passwordPolicy(config);
+  const throttleOrNone = throttle ?? noLoginThrottle;
+  const sessionPolicy = { idleSeconds: config.SESSION_IDLE_SECONDS, maxSeconds: config.SESSION_MAX_SECONDS, reuseGraceSeconds: config.REFRESH_REUSE_GRACE_SECONDS };
   const useCases = {
-    registerUser: new RegisterUser({ uow, users, hasher, passwordPolicy: passwordPolicy(config), clock, audit }),
-    authenticate: new Authenticate({ uow, users, hasher, tokens, throttle: throttle ?? noLoginThrottle, clock, audit }),
-    verifyToken: new VerifyToken(tokens),
+    registerUser: new RegisterUser({ uow, users, hasher, passwordPolicy: policy, clock, audit }),
+    authenticate: new Authenticate({ uow, users, hasher, tokens, throttle: throttleOrNone, clock, audit, sessionPolicy }),
+    verifyToken: new VerifyToken(tokens, revocations.list),
+    refreshToken: new RefreshTokens({ uow, tokens, clock, audit, sessionPolicy, telemetry: new MetricsSessionTelemetry(metrics) }),
+    logout: new Logout({ uow, clock, audit }),
+    changePassword: new ChangePassword({ uow, users, hasher, throttle: throttleOrNone, passwordPolicy: policy, clock, audit }),
+    getUser: new GetUser(users),
+    batchGetUsers: new BatchGetUsers(users),
   };
 
   const readiness = new Readiness({

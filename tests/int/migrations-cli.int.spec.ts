@@ -12,6 +12,7 @@ const ALL = [
   '0004-create-login-attempts',
   '0005-notify-outbox-commits',
   '0006-rekey-emails',
+  '0007-create-sessions',
 ];
 const LAST = ALL.at(-1)!;
 

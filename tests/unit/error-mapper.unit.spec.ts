@@ -4,10 +4,12 @@ import { ApplicationErrorCode, OverloadedError, ServiceUnavailableError } from '
 import {
   InvalidArgumentError,
   InvalidCredentialsError,
+  InvalidRefreshTokenError,
   InvalidTokenError,
   TokenFailureReason,
   TooManyAttemptsError,
   UserAlreadyExistsError,
+  UserNotFoundError,
 } from '../../src/domain/identity/identity.errors.js';
 import type { CodedError } from '../../src/domain/shared/coded-error.js';
 import { ErrorCode } from '../../src/domain/shared/identity-error.js';
@@ -22,6 +24,8 @@ const expectedErrors: CodedError[] = [
   new UserAlreadyExistsError(),
   new InvalidCredentialsError(),
   new InvalidTokenError(TokenFailureReason.Signature),
+  new InvalidRefreshTokenError(),
+  new UserNotFoundError(),
   new TooManyAttemptsError(8),
   new OverloadedError(),
   new ServiceUnavailableError('the database'),
@@ -42,6 +46,8 @@ describe('STATUS_BY_ERROR_CODE', () => {
       [ErrorCode.EmailTaken]: Code.AlreadyExists,
       [ErrorCode.InvalidCredentials]: Code.Unauthenticated,
       [ErrorCode.InvalidToken]: Code.Unauthenticated,
+      [ErrorCode.InvalidRefreshToken]: Code.Unauthenticated,
+      [ErrorCode.UserNotFound]: Code.NotFound,
       [ErrorCode.TooManyAttempts]: Code.ResourceExhausted,
       [ApplicationErrorCode.Overloaded]: Code.ResourceExhausted,
       [ApplicationErrorCode.Unavailable]: Code.Unavailable,

@@ -35,7 +35,7 @@ function harness(options: { refuse?: (token: string) => Error; ready?: boolean; 
   const keys = { ready: options.ready ?? true };
   const handler = new ExtAuthzServiceHandler(
     {
-      verifyToken: new VerifyToken(provider(options.refuse ?? (() => new InvalidTokenError(TokenFailureReason.Signature)))),
+      verifyToken: new VerifyToken(provider(options.refuse ?? (() => new InvalidTokenError(TokenFailureReason.Signature))), { check: () => undefined }),
       keys,
       metrics: { checked: (result) => checked.push(result), refused: (reason) => refused.push(reason) },
     },

@@ -548,7 +548,7 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
 describe('VerifyToken use case', () => {
   it('refuses a token that was not valid UTF-8 on the wire as INVALID_ARGUMENT on the token field, without verifying', async () => {
     const tokens = { issue: vi.fn(), verify: vi.fn() };
-    const error: unknown = await new VerifyToken(tokens).execute('abc.def\uD800.ghi').catch((e: unknown) => e);
+    const error: unknown = await new VerifyToken(tokens, { check: vi.fn() }).execute('abc.def\uD800.ghi').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as InvalidArgumentError).violations).toEqual([{ field: 'token', description: 'must be valid UTF-8' }]);
     expect(tokens.verify).not.toHaveBeenCalled();
@@ -557,7 +557,9 @@ describe('VerifyToken use case', () => {
   it('passes any other string to the provider', async () => {
     const verified = { userId, tokenId: 'jti', issuedAt: NOW, expiresAt: NOW };
     const tokens = { issue: vi.fn(), verify: vi.fn().mockResolvedValue(verified) };
-    await expect(new VerifyToken(tokens).execute('abc.def.ghi')).resolves.toBe(verified);
+    const revocations = { check: vi.fn() };
+    await expect(new VerifyToken(tokens, revocations).execute('abc.def.ghi')).resolves.toBe(verified);
     expect(tokens.verify).toHaveBeenCalledWith('abc.def.ghi');
+    expect(revocations.check).toHaveBeenCalledWith(verified);
   });
 });

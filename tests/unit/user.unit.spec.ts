@@ -59,6 +59,8 @@ describe('use cases name every bad field with the proto names, before any work',
   const unusedUow: UnitOfWork = { run: () => Promise.reject(new Error('no transaction expected')) };
   const users = {
     findById: vi.fn(),
+    findByIds: vi.fn(),
+    findByIdForShare: vi.fn(),
     findByEmail: vi.fn(),
     existsByEmail: vi.fn(),
     save: vi.fn(),
@@ -113,7 +115,7 @@ describe('use cases name every bad field with the proto names, before any work',
   it('Authenticate reports email and password together', async () => {
     const throttle = { begin: vi.fn(), succeeded: vi.fn(), abandoned: vi.fn() };
     const tokens = { issue: vi.fn(), verify: vi.fn() } satisfies TokenProvider;
-    const authenticate = new Authenticate({ uow: unusedUow, users, hasher, tokens, throttle, clock, audit });
+    const authenticate = new Authenticate({ uow: unusedUow, users, hasher, tokens, throttle, clock, audit, sessionPolicy: { idleSeconds: 60, maxSeconds: 120, reuseGraceSeconds: 0 } });
     const error = await invalidArgument(() => authenticate.execute({ email: '  ', password: '', clientAddress: '203.0.113.1' }));
     expect(error.violations.map((v) => v.field)).toEqual(['email', 'password']);
     expect(throttle.begin).not.toHaveBeenCalled();
@@ -206,6 +208,7 @@ describe('userMapper', () => {
       status: 'active',
       created_at: now,
       updated_at: now,
+      tokens_valid_after: null,
     });
   });
 
@@ -238,7 +241,7 @@ describe('userMapper', () => {
     expect(back.createdAt.getTime()).toBe(now.getTime());
   });
 
-  it.each(['deleted', 'ACTIVE', '', 'Active '])('refuses an unknown status %j', (status) => {
+  it.each(['removed', 'ACTIVE', '', 'Active '])('refuses an unknown status %j', (status) => {
     const { user } = User.register(newUser(), now);
     const row = { ...userMapper.toPersistence(user), status };
     expect(() => userMapper.toDomain(row)).toThrow(/unknown value/);

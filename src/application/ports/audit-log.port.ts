@@ -1,5 +1,5 @@
-type AuditAction = 'register' | 'login';
-type AuditOutcome = 'success' | 'failure' | 'throttled' | 'rejected';
+export type AuditAction = 'register' | 'login' | 'change_password' | 'refresh' | 'logout';
+type AuditOutcome = 'success' | 'failure' | 'throttled' | 'rejected' | 'reuse_detected';
 
 export interface AuditEntry {
   readonly action: AuditAction;

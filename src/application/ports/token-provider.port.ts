@@ -1,3 +1,4 @@
+import type { SessionId } from '../../domain/identity/value-objects/session-id.value-object.js';
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 
 export interface IssuedToken {
@@ -17,7 +18,8 @@ export interface VerifiedToken {
 }
 
 export interface TokenProvider {
-  issue(userId: UserId): Promise<IssuedToken>;
+  /** Signs an access token for the user, with claim sid when it belongs to a session. */
+  issue(userId: UserId, sessionId?: SessionId): Promise<IssuedToken>;
   /** Throws InvalidTokenError with the reason when the token is bad in any way. */
   verify(token: string): Promise<VerifiedToken>;
 }

@@ -1,9 +1,11 @@
 import type { Outbox } from './outbox.port.js';
+import type { SessionRepository } from './session.repository.port.js';
 import type { UserRepository } from './user.repository.port.js';
 
 /** The repositories of one transaction: everything written through them commits together or not at all. */
 export interface TransactionScope {
   readonly users: UserRepository;
+  readonly sessions: SessionRepository;
   readonly outbox: Outbox;
 }
 

@@ -4,6 +4,13 @@ import type { UserId } from '../../domain/identity/value-objects/user-id.value-o
 /** Users by id and by email key (the address lower-cased, see `Email.key`). */
 export interface UserRepository {
   findById(id: UserId): Promise<User | undefined>;
+  /** The users of these ids that exist, in no particular order. */
+  findByIds(ids: readonly UserId[]): Promise<User[]>;
+  /**
+   * Reads the user and holds a share lock on its row until the transaction ends, so that a
+   * concurrent disable or delete waits for (or is seen by) what this transaction writes.
+   */
+  findByIdForShare(id: UserId): Promise<User | undefined>;
   findByEmail(emailKey: string): Promise<User | undefined>;
   existsByEmail(emailKey: string): Promise<boolean>;
   /** Inserts a new user; throws UserAlreadyExistsError when the email key is taken. */

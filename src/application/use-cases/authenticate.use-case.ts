@@ -1,20 +1,18 @@
-import { InvalidCredentialsError, TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
+import { InvalidCredentialsError } from '../../domain/identity/identity.errors.js';
 import type { PasswordHasher } from '../../application/ports/password-hasher.port.js';
 import type { IssuedToken, TokenProvider } from '../../application/ports/token-provider.port.js';
 import type { UserRepository } from '../../application/ports/user.repository.port.js';
+import { Session, type SessionPolicy } from '../../domain/identity/session.entity.js';
 import type { User } from '../../domain/identity/user.entity.js';
-import { emailKey, lowerCaseDomain, normaliseEmail } from '../../domain/identity/value-objects/email.value-object.js';
+import type { RefreshToken } from '../../domain/identity/value-objects/refresh-token.value-object.js';
 import { PlainPassword } from '../../domain/identity/value-objects/plain-password.value-object.js';
-import { err, ok, type Result } from '../../domain/shared/result.js';
-import { isValidUnicode, utf8Length } from '../../domain/shared/text.js';
-import { OverloadedError, ServiceUnavailableError } from '../application.errors.js';
+import { OverloadedError } from '../application.errors.js';
+import { CredentialCheck, parseLoginEmail } from '../credential-check.js';
 import { requireValid } from '../field-validation.js';
 import type { AuditLog } from '../ports/audit-log.port.js';
 import type { Clock } from '../ports/clock.port.js';
-import type { AttemptKeys, LoginThrottle } from '../ports/login-throttle.port.js';
+import type { LoginThrottle } from '../ports/login-throttle.port.js';
 import type { UnitOfWork } from '../ports/unit-of-work.port.js';
-
-const MAX_EMAIL_BYTES = 254;
 
 export interface AuthenticateCommand {
   readonly email: string;
@@ -32,60 +30,58 @@ export interface AuthenticateDeps {
   readonly throttle: LoginThrottle;
   readonly clock: Clock;
   readonly audit: AuditLog;
+  readonly sessionPolicy: SessionPolicy;
 }
 
 export interface Authenticated {
   readonly user: User;
   readonly token: IssuedToken;
+  readonly session: Session;
+  readonly refreshToken: RefreshToken;
 }
 
 /**
- * Checks an email and password and issues an access token. Unknown email, wrong password
- * and disabled user take the same path (one bcrypt comparison) and end in the same error.
+ * Checks an email and password, opens a session and issues an access token (claim sid) and
+ * the session's first refresh token. Unknown email, wrong password and disabled user take
+ * the same path (CredentialCheck) and end in the same error.
  */
 export class Authenticate {
-  constructor(private readonly deps: AuthenticateDeps) {}
+  private readonly credentials: CredentialCheck;
+
+  constructor(private readonly deps: AuthenticateDeps) {
+    this.credentials = new CredentialCheck(deps);
+  }
 
   async execute(command: AuthenticateCommand): Promise<Authenticated> {
-    const { throttle, audit } = this.deps;
     const input = requireValid({ email: parseLoginEmail(command.email), password: PlainPassword.parse(command.password) });
-    const keys: AttemptKeys = { emailKey: input.email, clientAddress: command.clientAddress };
-    const entry = { action: 'login', clientAddress: command.clientAddress, email: input.email } as const;
-    try {
-      await throttle.begin(keys);
-    } catch (error) {
-      if (error instanceof TooManyAttemptsError) audit.record({ ...entry, outcome: 'throttled' });
-      throw error;
-    }
-    const { user, matches } = await this.checkPassword(keys, input.password, command.signal);
-    if (!matches || user === undefined || !user.isActive) {
-      // Already counted by begin(): a failure needs no second write.
-      audit.record({ ...entry, outcome: 'failure', ...(user && { userId: user.id.value }) });
+    const { clientAddress, signal } = command;
+    const entry = { action: 'login', clientAddress, email: input.email } as const;
+    const user = await this.credentials.check({ emailKey: input.email, password: input.password, clientAddress, action: 'login', signal });
+    const current = await this.upgradeHash(user, input.password, signal);
+    const opened = await this.openSession(current, clientAddress, signal);
+    if (opened === undefined) {
+      this.deps.audit.record({ ...entry, outcome: 'failure', userId: current.id.value });
       throw new InvalidCredentialsError();
     }
-    await throttle.succeeded(keys);
-    const current = await this.upgradeHash(user, input.password, command.signal);
-    const token = await this.deps.tokens.issue(current.id);
-    audit.record({ ...entry, outcome: 'success', userId: current.id.value });
-    return { user: current, token };
+    this.deps.audit.record({ ...entry, outcome: 'success', userId: current.id.value });
+    return { user: current, ...opened };
   }
 
   /**
-   * Looks the user up and compares the password: one comparison whether or not the user
-   * exists. An attempt that ended before any comparison ran (hashing queue full, database
-   * down) is not held against the caller; one cut short by its deadline is, as bcrypt ran.
+   * The session row is written under a share lock on the user's row: a disable or delete
+   * committed meanwhile is seen here (no session), and one still running waits for this
+   * commit and then revokes the session it opened.
    */
-  private async checkPassword(keys: AttemptKeys, password: PlainPassword, signal?: AbortSignal) {
-    const { users, hasher, throttle } = this.deps;
-    try {
-      const user = await users.findByEmail(keys.emailKey);
-      return { user, matches: await hasher.verify(password, user?.passwordHash, signal) };
-    } catch (error) {
-      if (error instanceof OverloadedError || error instanceof ServiceUnavailableError) {
-        await throttle.abandoned(keys).catch(() => undefined);
-      }
-      throw error;
-    }
+  private openSession(user: User, clientAddress: string, signal?: AbortSignal) {
+    const { uow, clock, tokens, sessionPolicy } = this.deps;
+    return uow.run(async (scope) => {
+      const locked = await scope.users.findByIdForShare(user.id);
+      if (locked === undefined || !locked.isActive) return undefined;
+      const { session, refreshToken } = Session.open(user.id, clientAddress, clock.now(), sessionPolicy);
+      await scope.sessions.add(session);
+      const token = await tokens.issue(user.id, session.id);
+      return { session, refreshToken, token };
+    }, signal);
   }
 
   /**
@@ -105,25 +101,4 @@ export class Authenticate {
       throw error;
     }
   }
-}
-
-/** Authenticate only checks that the email is present and within its byte limit. */
-function parseLoginEmail(raw: string): Result<string, string> {
-  if (!isValidUnicode(raw)) return err('must be valid UTF-8');
-  const typed = normaliseEmail(raw);
-  if (typed.length === 0) return err('is required');
-  // Lower-casing can change a character's length (U+023A: 2 bytes, lower case 3; the Kelvin
-  // sign: 3 bytes, lower case 1), so the address registered may be within the limit in one
-  // spelling only: any spelling within it will do, lest a registered user be locked out.
-  const key = emailKey(raw);
-  if (Math.min(utf8Length(typed), utf8Length(key), utf8Length(storedSpelling(typed))) > MAX_EMAIL_BYTES) {
-    return err(`must be at most ${MAX_EMAIL_BYTES} bytes`);
-  }
-  return ok(key);
-}
-
-/** The address as registration stores it: the local part as typed, the domain lower-cased. */
-function storedSpelling(typed: string): string {
-  const at = typed.lastIndexOf('@');
-  return at < 0 ? typed : `${typed.slice(0, at)}@${lowerCaseDomain(typed.slice(at + 1))}`;
 }

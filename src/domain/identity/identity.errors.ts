@@ -46,6 +46,8 @@ export const TokenFailureReason = {
   Issuer: 'issuer',
   Audience: 'audience',
   Claims: 'claims',
+  /** Good signature and claims, but its session was revoked, its user disabled or deleted, or it predates tokens_valid_after. */
+  Revoked: 'revoked',
 } as const;
 export type TokenFailureReason = (typeof TokenFailureReason)[keyof typeof TokenFailureReason];
 
@@ -62,5 +64,26 @@ export class TooManyAttemptsError extends IdentityError {
 
   constructor(readonly retryAfterSeconds: number) {
     super(`too many failed attempts, retry in ${retryAfterSeconds} s`);
+  }
+}
+
+/**
+ * A refresh token that is unknown, consumed (reuse: the session is revoked), of a revoked or
+ * expired session, or of a disabled user: one message for all, so none can be told apart.
+ */
+export class InvalidRefreshTokenError extends IdentityError {
+  readonly code = ErrorCode.InvalidRefreshToken;
+
+  constructor() {
+    super('invalid refresh token');
+  }
+}
+
+/** No user has this id, or it was deleted. */
+export class UserNotFoundError extends IdentityError {
+  readonly code = ErrorCode.UserNotFound;
+
+  constructor() {
+    super('user not found');
   }
 }

@@ -3,6 +3,7 @@ import type { Email } from './value-objects/email.value-object.js';
 import type { PasswordHash } from './value-objects/password-hash.value-object.js';
 import type { PersonName } from './value-objects/person-name.value-object.js';
 import { UserId } from './value-objects/user-id.value-object.js';
+import type { UserPasswordChangedEvent } from './events/user-password-changed.event.js';
 import type { UserRegisteredEvent } from './events/user-registered.event.js';
 import { UserStatus } from './user-status.js';
 
@@ -15,6 +16,8 @@ export interface UserProps {
   readonly status: UserStatus;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /** Tokens of the user issued before this instant are refused (set by a password change). */
+  readonly tokensValidAfter?: Date | undefined;
 }
 
 export interface NewUser {
@@ -74,11 +77,32 @@ export class User {
     return this.props.updatedAt;
   }
 
+  get tokensValidAfter(): Date | undefined {
+    return this.props.tokensValidAfter;
+  }
+
   get isActive(): boolean {
     return this.props.status === UserStatus.Active;
   }
 
   withPasswordHash(passwordHash: PasswordHash, now: Date): User {
     return new User({ ...this.props, passwordHash, updatedAt: now });
+  }
+
+  /**
+   * A new password: every token issued before `now` is refused from now on (the caller
+   * revokes the sessions in the same transaction).
+   */
+  changePassword(passwordHash: PasswordHash, now: Date, byAdmin: boolean): { user: User; event: UserPasswordChangedEvent } {
+    const user = new User({ ...this.props, passwordHash, updatedAt: now, tokensValidAfter: now });
+    const event: UserPasswordChangedEvent = {
+      type: 'identity.v1.UserPasswordChanged',
+      eventId: randomUUID(),
+      aggregateId: this.props.id.value,
+      userId: this.props.id.value,
+      byAdmin,
+      occurredAt: now,
+    };
+    return { user, event };
   }
 }

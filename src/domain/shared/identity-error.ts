@@ -9,6 +9,8 @@ export const ErrorCode = {
   EmailTaken: 'IDENTITY.EMAIL_TAKEN',
   InvalidCredentials: 'IDENTITY.INVALID_CREDENTIALS',
   InvalidToken: 'IDENTITY.INVALID_TOKEN',
+  InvalidRefreshToken: 'IDENTITY.INVALID_REFRESH_TOKEN',
+  UserNotFound: 'IDENTITY.USER_NOT_FOUND',
   TooManyAttempts: 'IDENTITY.TOO_MANY_ATTEMPTS',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

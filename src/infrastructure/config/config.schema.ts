@@ -75,7 +75,7 @@ export const configSchema = z
 
     TOKEN_ISSUER: text('identity-service'),
     TOKEN_AUDIENCE: text('internal-services'),
-    TOKEN_TTL_SECONDS: int(60, 86_400, 3_600),
+    TOKEN_TTL_SECONDS: int(60, 86_400, 900),
     TOKEN_CLOCK_SKEW_SECONDS: int(0, 300, 30),
     TOKEN_ALGORITHMS: z
       .string()
@@ -84,6 +84,10 @@ export const configSchema = z
       .default(['ES256']),
     TOKEN_CACHE_SIZE: int(0, 1_000_000, 10_000),
     KEY_ENCRYPTION_KEY: base64Key.optional(),
+    SESSION_IDLE_SECONDS: int(60, 365 * 86_400, 1_209_600),
+    SESSION_MAX_SECONDS: int(60, 3 * 365 * 86_400, 2_592_000),
+    REFRESH_REUSE_GRACE_SECONDS: int(0, 300, 0),
+    REVOCATION_RESYNC_SECONDS: int(1, 3_600, 30),
     KEY_PUBLISH_LEAD_SECONDS: int(0, 30 * 86_400, 1_800),
     KEY_ROTATION_DAYS: int(0, 3_650, 0),
     KEY_REFRESH_SECONDS: int(1, 3_600, 30),

@@ -3,6 +3,7 @@ import type { Outbox } from '../../application/ports/outbox.port.js';
 import type { TransactionScope, UnitOfWork } from '../../application/ports/unit-of-work.port.js';
 import { OutboxWriter } from '../outbox/outbox.writer.js';
 import { withDbErrors } from './db-errors.js';
+import { KnexSessionRepository } from './session.repository.js';
 import { KnexUserRepository } from './user.repository.js';
 
 export interface KnexUnitOfWorkOptions {
@@ -27,7 +28,7 @@ export class KnexUnitOfWork implements UnitOfWork {
       this.knex.transaction(async (trx) => {
         writer = new OutboxWriter(trx, this.options.eventSource);
         const outbox = this.options.outboxFor?.(trx, writer) ?? writer;
-        const result = await work({ users: new KnexUserRepository(trx), outbox });
+        const result = await work({ users: new KnexUserRepository(trx), sessions: new KnexSessionRepository(trx), outbox });
         signal?.throwIfAborted();
         return result;
       }),

@@ -16,6 +16,7 @@ export interface UserRow {
   status: string;
   created_at: Date;
   updated_at: Date;
+  tokens_valid_after: Date | null;
 }
 
 const statuses = new Set<string>(Object.values(UserStatus));
@@ -32,6 +33,7 @@ export const userMapper = {
       status: user.status,
       created_at: user.createdAt,
       updated_at: user.updatedAt,
+      tokens_valid_after: user.tokensValidAfter ?? null,
     };
   },
 
@@ -46,6 +48,7 @@ export const userMapper = {
       status: row.status as UserStatus,
       createdAt: new Date(row.created_at),
       updatedAt: new Date(row.updated_at),
+      tokensValidAfter: row.tokens_valid_after === null || row.tokens_valid_after === undefined ? undefined : new Date(row.tokens_valid_after),
     });
   },
 };

@@ -14,6 +14,20 @@ export class KnexUserRepository implements UserRepository {
     return this.findOne({ id: id.value });
   }
 
+  findByIds(ids: readonly UserId[]): Promise<User[]> {
+    return withDbErrors(async () => {
+      const rows = (await this.db('users').whereIn('id', ids.map((id) => id.value))) as UserRow[];
+      return rows.map((row) => userMapper.toDomain(row));
+    });
+  }
+
+  findByIdForShare(id: UserId): Promise<User | undefined> {
+    return withDbErrors(async () => {
+      const row = (await this.db('users').where({ id: id.value }).forShare().first()) as UserRow | undefined;
+      return row === undefined ? undefined : userMapper.toDomain(row);
+    });
+  }
+
   findByEmail(emailKey: string): Promise<User | undefined> {
     // PostgreSQL text cannot hold NUL (the query would fail), and no stored address has one.
     if (emailKey.includes('\0')) return Promise.resolve(undefined);

@@ -11,7 +11,31 @@ export interface LoggerOptions {
  * Secrets that must never reach a log line, wherever they sit in a logged object. Value
  * objects for passwords and hashes also print as placeholders; this is the second fence.
  */
-const REDACT_KEYS = ['password', 'passwordHash', 'password_hash', 'token', 'accessToken', 'access_token', 'authorization', 'privateKey', 'private_key', 'privateKeyEncrypted', 'private_key_encrypted', 'KEY_ENCRYPTION_KEY'];
+const REDACT_KEYS = [
+  'password',
+  'passwordHash',
+  'password_hash',
+  'currentPassword',
+  'current_password',
+  'newPassword',
+  'new_password',
+  'token',
+  'accessToken',
+  'access_token',
+  'refreshToken',
+  'refresh_token',
+  'refreshTokenHash',
+  'refresh_token_hash',
+  'previousRefreshTokenHash',
+  'previous_refresh_token_hash',
+  'token_hash',
+  'authorization',
+  'privateKey',
+  'private_key',
+  'privateKeyEncrypted',
+  'private_key_encrypted',
+  'KEY_ENCRYPTION_KEY',
+];
 const REDACT_PATHS = REDACT_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
 
 /** JSON lines to stdout; pretty only for a person at a terminal outside production. */

@@ -35,6 +35,7 @@ export function createMetrics() {
     return outboxStats.stats;
   };
   let poolSource: PoolGaugeSource | undefined;
+  let revocationSource: (() => { sessions: number; users: number }) | undefined;
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   /** A gauge read from the one outbox stats query when scraped. */
@@ -56,6 +57,9 @@ export function createMetrics() {
     },
     setPoolSource(source: PoolGaugeSource): void {
       poolSource = source;
+    },
+    setRevocationSource(source: () => { sessions: number; users: number }): void {
+      revocationSource = source;
     },
     dbPoolInUse: new Gauge({
       name: 'db_pool_connections_in_use',
@@ -158,6 +162,40 @@ export function createMetrics() {
       name: 'outbox_dead_letters_total',
       help: 'Outbox events dead-lettered after the maximum number of attempts.',
       registers,
+    }),
+    refreshTokens: new Counter({
+      name: 'refresh_tokens_total',
+      help: 'RefreshToken calls by outcome (rotated, grace, reused, expired, revoked, unknown, user_inactive).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    refreshTokenReuseDetected: new Counter({
+      name: 'refresh_token_reuse_detected_total',
+      help: 'Consumed refresh tokens presented again; each revoked its session.',
+      registers,
+    }),
+    revocationPropagationSeconds: new Histogram({
+      name: 'revocation_propagation_seconds',
+      help: 'Time from a revocation in the database (its trigger, at commit) to its application in this replica\'s memory.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    revocationResyncs: new Counter({
+      name: 'revocation_resyncs_total',
+      help: 'Full reloads of the revocation list from the database (start, reconnect, REVOCATION_RESYNC_SECONDS).',
+      registers,
+    }),
+    revocationEntries: new Gauge({
+      name: 'revocation_entries',
+      help: 'Revocations held in memory for VerifyToken, by kind (session, user).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        if (revocationSource === undefined) return;
+        const size = revocationSource();
+        this.set({ kind: 'session' }, size.sessions);
+        this.set({ kind: 'user' }, size.users);
+      },
     }),
     outboxCommitToAckSeconds: new Histogram({
       name: 'outbox_commit_to_ack_seconds',

@@ -1,7 +1,13 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { DomainEvent } from '../../domain/identity/events/user-registered.event.js';
-import { UserRegisteredSchema } from '../../gen/identity/v1/events_pb.js';
+import { SessionRevokedReason } from '../../domain/identity/session-revoked-reason.js';
+import {
+  SessionRevokedReason as SessionRevokedReasonMessage,
+  SessionRevokedSchema,
+  UserPasswordChangedSchema,
+  UserRegisteredSchema,
+} from '../../gen/identity/v1/events_pb.js';
 
 /** An event as the outbox stores it and the relay publishes it. */
 export interface EncodedEvent {
@@ -15,7 +21,44 @@ export interface EncodedEvent {
 /** Where each event type goes, below the subject prefix (`identity` by default). */
 const SUBJECTS: Readonly<Record<string, string>> = {
   'identity.v1.UserRegistered': 'user.registered',
+  'identity.v1.UserPasswordChanged': 'user.password_changed',
+  'identity.v1.SessionRevoked': 'session.revoked',
 };
+
+const REASON: Readonly<Record<SessionRevokedReason, SessionRevokedReasonMessage>> = {
+  [SessionRevokedReason.Logout]: SessionRevokedReasonMessage.LOGOUT,
+  [SessionRevokedReason.RefreshTokenReused]: SessionRevokedReasonMessage.REFRESH_TOKEN_REUSED,
+  [SessionRevokedReason.PasswordChanged]: SessionRevokedReasonMessage.PASSWORD_CHANGED,
+  [SessionRevokedReason.UserDisabled]: SessionRevokedReasonMessage.USER_DISABLED,
+  [SessionRevokedReason.UserDeleted]: SessionRevokedReasonMessage.USER_DELETED,
+  [SessionRevokedReason.Admin]: SessionRevokedReasonMessage.ADMIN,
+};
+
+/** The protobuf binary of an event (the payload published as is). */
+function payloadOf(event: DomainEvent): Uint8Array {
+  const occurredAt = timestampFromDate(event.occurredAt);
+  switch (event.type) {
+    case 'identity.v1.UserRegistered':
+      return toBinary(
+        UserRegisteredSchema,
+        create(UserRegisteredSchema, { eventId: event.eventId, userId: event.userId, email: event.email, firstName: event.firstName, lastName: event.lastName, occurredAt }),
+      );
+    case 'identity.v1.UserPasswordChanged':
+      return toBinary(UserPasswordChangedSchema, create(UserPasswordChangedSchema, { eventId: event.eventId, userId: event.userId, byAdmin: event.byAdmin, occurredAt }));
+    case 'identity.v1.SessionRevoked':
+      return toBinary(
+        SessionRevokedSchema,
+        create(SessionRevokedSchema, {
+          eventId: event.eventId,
+          userId: event.userId,
+          sessionId: event.sessionId,
+          reason: REASON[event.reason],
+          ...(event.tokensValidAfter !== undefined && { tokensValidAfter: timestampFromDate(event.tokensValidAfter) }),
+          occurredAt,
+        }),
+      );
+  }
+}
 
 /** The subject for a stored event type, or undefined for a type this build cannot publish. */
 export const subjectFor = (prefix: string, eventType: string): string | undefined => {
@@ -26,19 +69,11 @@ export const subjectFor = (prefix: string, eventType: string): string | undefine
 
 /** Protobuf payload and CloudEvents binary-mode headers, fixed when the event is written. */
 export function encodeEvent(event: DomainEvent, source: string, now: Date): EncodedEvent {
-  const message = create(UserRegisteredSchema, {
-    eventId: event.eventId,
-    userId: event.userId,
-    email: event.email,
-    firstName: event.firstName,
-    lastName: event.lastName,
-    occurredAt: timestampFromDate(event.occurredAt),
-  });
   return {
     eventId: event.eventId,
     eventType: event.type,
     aggregateId: event.aggregateId,
-    payload: toBinary(UserRegisteredSchema, message),
+    payload: payloadOf(event),
     headers: {
       'ce-specversion': '1.0',
       'ce-id': event.eventId,

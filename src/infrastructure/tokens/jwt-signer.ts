@@ -10,16 +10,16 @@ export interface JwtSignerOptions {
   readonly ttlSeconds: number;
 }
 
-/** Signs access tokens with jose: header alg/kid/typ, claims iss, aud, sub, iat, nbf, exp, jti. */
+/** Signs access tokens with jose: header alg/kid/typ, claims iss, aud, sub, iat, nbf, exp, jti, and sid for a session's token. */
 export class JwtSigner {
   constructor(private readonly options: JwtSignerOptions) {}
 
-  async sign(subject: string, key: LoadedKey, now: Date): Promise<IssuedToken> {
+  async sign(subject: string, key: LoadedKey, now: Date, sessionId?: string): Promise<IssuedToken> {
     if (key.privateKey === undefined) throw new Error(`signing key ${key.kid} has no private key loaded`);
     const issuedAt = Math.floor(now.getTime() / 1000);
     const expiresAt = issuedAt + this.options.ttlSeconds;
     const tokenId = randomUUID();
-    const token = await new SignJWT({})
+    const token = await new SignJWT(sessionId === undefined ? {} : { sid: sessionId })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
       .setIssuer(this.options.issuer)
       .setAudience(this.options.audience)

@@ -5,6 +5,7 @@ import { ServiceUnavailableError } from '../../application/application.errors.js
 import type { Clock } from '../../application/ports/clock.port.js';
 import { InvalidTokenError } from '../../domain/identity/identity.errors.js';
 import type { IssuedToken, TokenProvider, VerifiedToken } from '../../application/ports/token-provider.port.js';
+import type { SessionId } from '../../domain/identity/value-objects/session-id.value-object.js';
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { KeyRing } from './key-ring.js';
@@ -26,7 +27,9 @@ export interface JwtTokenProviderDeps {
 /**
  * Issues and verifies access tokens. A token verified once is remembered under its SHA-256
  * until it expires, so repeated checks of the same token skip the signature; a hit is still
- * refused once the key that signed it is no longer published.
+ * refused once the key that signed it is no longer published. The cache answers only for the
+ * signature and claims: revocation is checked after it, on every call (VerifyToken and its
+ * RevocationList), so a cached token of a revoked session is refused all the same.
  */
 export class JwtTokenProvider implements TokenProvider {
   private readonly cache: LRUCache<string, VerifiedJwt> | undefined;
@@ -35,11 +38,11 @@ export class JwtTokenProvider implements TokenProvider {
     this.cache = deps.cacheSize > 0 ? new LRUCache({ max: deps.cacheSize, ttlAutopurge: false }) : undefined;
   }
 
-  issue(userId: UserId): Promise<IssuedToken> {
+  issue(userId: UserId, sessionId?: SessionId): Promise<IssuedToken> {
     const now = this.deps.clock.now();
     const key = this.deps.keys.signingKey(now);
     if (key === undefined) throw new ServiceUnavailableError('the signing key');
-    return this.deps.signer.sign(userId.value, key, now);
+    return this.deps.signer.sign(userId.value, key, now, sessionId?.value);
   }
 
   // async only to fit the port: the work is synchronous, on purpose (see JwtVerifier).

@@ -1,6 +1,7 @@
 import { verify as verifySignature } from 'node:crypto';
 import { InvalidTokenError, TokenFailureReason } from '../../domain/identity/identity.errors.js';
 import type { VerifiedToken } from '../../application/ports/token-provider.port.js';
+import { SessionId } from '../../domain/identity/value-objects/session-id.value-object.js';
 import { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import type { LoadedKey } from './key-ring.js';
 import { hasHighS } from './p256-low-s.js';
@@ -70,6 +71,7 @@ export class JwtVerifier {
     const { issuer, audience, clockSkewSeconds: skew } = this.options;
     const { iss, aud, sub, iat, nbf, exp, jti, sid } = claims;
     if (typeof sub !== 'string' || !UserId.isValid(sub) || typeof jti !== 'string' || jti.length === 0) fail(TokenFailureReason.Claims);
+    if (sid !== undefined && (typeof sid !== 'string' || !SessionId.isValid(sid))) fail(TokenFailureReason.Claims);
     if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) fail(TokenFailureReason.Claims);
     if (iss !== issuer) fail(TokenFailureReason.Issuer);
     if (aud !== audience) fail(TokenFailureReason.Audience);

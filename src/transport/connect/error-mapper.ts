@@ -11,6 +11,8 @@ export const STATUS_BY_ERROR_CODE: Readonly<Record<ErrorCode | ApplicationErrorC
   [ErrorCode.EmailTaken]: Code.AlreadyExists,
   [ErrorCode.InvalidCredentials]: Code.Unauthenticated,
   [ErrorCode.InvalidToken]: Code.Unauthenticated,
+  [ErrorCode.InvalidRefreshToken]: Code.Unauthenticated,
+  [ErrorCode.UserNotFound]: Code.NotFound,
   [ErrorCode.TooManyAttempts]: Code.ResourceExhausted,
   [ApplicationErrorCode.Overloaded]: Code.ResourceExhausted,
   [ApplicationErrorCode.Unavailable]: Code.Unavailable,

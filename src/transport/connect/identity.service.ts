@@ -1,11 +1,21 @@
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Authenticate } from '../../application/use-cases/authenticate.use-case.js';
+import type { BatchGetUsers } from '../../application/use-cases/batch-get-users.use-case.js';
+import type { ChangePassword } from '../../application/use-cases/change-password.use-case.js';
+import type { GetUser } from '../../application/use-cases/get-user.use-case.js';
+import type { Logout } from '../../application/use-cases/logout.use-case.js';
+import type { RefreshTokens } from '../../application/use-cases/refresh-token.use-case.js';
 import type { RegisterUser } from '../../application/use-cases/register-user.use-case.js';
 import type { VerifyToken } from '../../application/use-cases/verify-token.use-case.js';
 import type {
   AuthenticateRequest,
+  BatchGetUsersRequest,
+  ChangePasswordRequest,
+  GetUserRequest,
   IdentityService,
+  LogoutRequest,
+  RefreshTokenRequest,
   RegisterUserRequest,
   VerifyTokenRequest,
 } from '../../gen/identity/v1/identity_pb.js';
@@ -16,10 +26,15 @@ export interface IdentityUseCases {
   readonly registerUser: RegisterUser;
   readonly authenticate: Authenticate;
   readonly verifyToken: VerifyToken;
+  readonly refreshToken: RefreshTokens;
+  readonly logout: Logout;
+  readonly changePassword: ChangePassword;
+  readonly getUser: GetUser;
+  readonly batchGetUsers: BatchGetUsers;
 }
 
 /** identity.v1.IdentityService: parse the request, run the use case, present the result. */
-export class IdentityServiceHandler implements Partial<ServiceImpl<typeof IdentityService>> {
+export class IdentityServiceHandler implements ServiceImpl<typeof IdentityService> {
   constructor(private readonly useCases: IdentityUseCases) {}
 
   async registerUser(req: RegisterUserRequest, ctx: HandlerContext) {
@@ -35,7 +50,7 @@ export class IdentityServiceHandler implements Partial<ServiceImpl<typeof Identi
   }
 
   async authenticate(req: AuthenticateRequest, ctx: HandlerContext) {
-    const { user, token } = await this.useCases.authenticate.execute({
+    const { user, token, session, refreshToken } = await this.useCases.authenticate.execute({
       email: req.email,
       password: req.password,
       clientAddress: ctx.values.get(kClientAddress),
@@ -46,6 +61,9 @@ export class IdentityServiceHandler implements Partial<ServiceImpl<typeof Identi
       tokenType: 'Bearer',
       expiresAt: timestampFromDate(token.expiresAt),
       user: toUserMessage(user),
+      refreshToken: refreshToken.reveal(),
+      refreshExpiresAt: timestampFromDate(session.refreshExpiresAt),
+      sessionId: session.id.value,
     };
   }
 
@@ -56,6 +74,48 @@ export class IdentityServiceHandler implements Partial<ServiceImpl<typeof Identi
       expiresAt: timestampFromDate(token.expiresAt),
       issuedAt: timestampFromDate(token.issuedAt),
       tokenId: token.tokenId,
+      sessionId: token.sessionId ?? '',
     };
+  }
+
+  async refreshToken(req: RefreshTokenRequest, ctx: HandlerContext) {
+    const { token, session, refreshToken } = await this.useCases.refreshToken.execute({
+      refreshToken: req.refreshToken,
+      clientAddress: ctx.values.get(kClientAddress),
+      signal: signalOf(ctx),
+    });
+    return {
+      accessToken: token.token,
+      tokenType: 'Bearer',
+      expiresAt: timestampFromDate(token.expiresAt),
+      refreshToken: refreshToken.reveal(),
+      refreshExpiresAt: timestampFromDate(session.refreshExpiresAt),
+      sessionId: session.id.value,
+    };
+  }
+
+  async logout(req: LogoutRequest, ctx: HandlerContext) {
+    await this.useCases.logout.execute({ refreshToken: req.refreshToken, clientAddress: ctx.values.get(kClientAddress), signal: signalOf(ctx) });
+    return {};
+  }
+
+  async changePassword(req: ChangePasswordRequest, ctx: HandlerContext) {
+    const user = await this.useCases.changePassword.execute({
+      email: req.email,
+      currentPassword: req.currentPassword,
+      newPassword: req.newPassword,
+      clientAddress: ctx.values.get(kClientAddress),
+      signal: signalOf(ctx),
+    });
+    return { user: toUserMessage(user) };
+  }
+
+  async getUser(req: GetUserRequest) {
+    return { user: toUserMessage(await this.useCases.getUser.execute(req.userId)) };
+  }
+
+  async batchGetUsers(req: BatchGetUsersRequest) {
+    const { users, missingUserIds } = await this.useCases.batchGetUsers.execute(req.userIds);
+    return { users: users.map(toUserMessage), missingUserIds: [...missingUserIds] };
   }
 }

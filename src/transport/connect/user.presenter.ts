@@ -7,6 +7,7 @@ import { UserSchema, UserStatus as UserStatusMessage, type User as UserMessage }
 const STATUS: Readonly<Record<UserStatus, UserStatusMessage>> = {
   [UserStatus.Active]: UserStatusMessage.ACTIVE,
   [UserStatus.Disabled]: UserStatusMessage.DISABLED,
+  [UserStatus.Deleted]: UserStatusMessage.DELETED,
 };
 
 /** The fields a caller may see; the password hash is not one of them. */

@@ -1,3 +1,6 @@
+import type { SessionRevokedEvent } from './session-revoked.event.js';
+import type { UserPasswordChangedEvent } from './user-password-changed.event.js';
+
 /**
  * Raised when a user is registered. It carries no secret: no password and no hash.
  * The outbox stores it in the same transaction as the user row.
@@ -14,4 +17,4 @@ export interface UserRegisteredEvent {
 }
 
 /** Every event the identity domain raises. */
-export type DomainEvent = UserRegisteredEvent;
+export type DomainEvent = UserRegisteredEvent | UserPasswordChangedEvent | SessionRevokedEvent;

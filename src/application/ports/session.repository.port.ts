@@ -1,0 +1,22 @@
+import type { Session } from '../../domain/identity/session.entity.js';
+import type { SessionRevokedReason } from '../../domain/identity/session-revoked-reason.js';
+import type { RefreshTokenDigest } from '../../domain/identity/value-objects/refresh-token.value-object.js';
+import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
+
+/** Sessions and the digests of every refresh token they were given. Used inside a unit of work. */
+export interface SessionRepository {
+  /** Inserts a new session with its first refresh token. */
+  add(session: Session): Promise<void>;
+  /**
+   * The session that was given this refresh token (the current one or any consumed one),
+   * locked until the transaction ends: concurrent refreshes of one session take turns, so
+   * the second sees the first's rotation.
+   */
+  findByRefreshTokenForUpdate(digest: RefreshTokenDigest): Promise<Session | undefined>;
+  /** Writes a rotation: the session's new current token is recorded as given to it. */
+  saveRotation(session: Session): Promise<void>;
+  /** Writes a session's revocation (revoked_at and reason). */
+  saveRevocation(session: Session): Promise<void>;
+  /** Revokes every live session of the user; answers how many there were. */
+  revokeAllOfUser(userId: UserId, reason: SessionRevokedReason, now: Date): Promise<number>;
+}
