@@ -56,6 +56,21 @@ export class GrpcIdentityClient {
   verifyToken(request: Json, options?: GrpcCallOptions) {
     return this.call('VerifyToken', request, options);
   }
+  refreshToken(request: Json, options?: GrpcCallOptions) {
+    return this.call('RefreshToken', request, options);
+  }
+  logout(request: Json, options?: GrpcCallOptions) {
+    return this.call('Logout', request, options);
+  }
+  changePassword(request: Json, options?: GrpcCallOptions) {
+    return this.call('ChangePassword', request, options);
+  }
+  getUser(request: Json, options?: GrpcCallOptions) {
+    return this.call('GetUser', request, options);
+  }
+  batchGetUsers(request: Json, options?: GrpcCallOptions) {
+    return this.call('BatchGetUsers', request, options);
+  }
 
   close(): void {
     this.client.close();

@@ -47,7 +47,8 @@ export class RevocationFeed {
         : new PgListener({
             connectionString: options.connectionString,
             channel: REVOCATION_CHANNEL,
-            applicationName: 'identity-revocation-listener',
+            // The pid tells replicas on one host apart (pg_stat_activity shows the name).
+            applicationName: `identity-revocation-listener ${process.pid}`,
             name: 'revocation listener',
             onNotification: (payload) => this.onNotification(payload),
             onListening: () => this.resyncSoon(),
@@ -99,7 +100,9 @@ export class RevocationFeed {
       const sessions = (await knex('sessions').select('id', 'revoked_at').where('revoked_at', '>', since)) as { id: string; revoked_at: Date }[];
       const users = (await knex('users')
         .select('id', 'status', 'tokens_valid_after', 'updated_at')
-        .where((q) => q.whereNot('status', 'active').andWhere('updated_at', '>', since))
+        .where((q) => {
+          void q.whereNot('status', 'active').andWhere('updated_at', '>', since);
+        })
         .orWhere('tokens_valid_after', '>', since)) as UserRow[];
       for (const row of sessions) list.revokeSession(row.id, new Date(row.revoked_at).getTime());
       list.replaceUsers(users.map(toState));
