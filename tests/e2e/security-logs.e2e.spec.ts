@@ -28,7 +28,7 @@ const UNKNOWN = 'zed.unknown.logs@example.net';
 const REFUSED_PASSWORD = 'Refused-73-bytes-'.padEnd(73, 'y');
 
 /** What the session produced that must not be logged. */
-const secrets: { tokens: string[]; userIds: Record<string, string> } = { tokens: [], userIds: {} };
+const secrets: { tokens: string[]; refreshTokens: string[]; userIds: Record<string, string> } = { tokens: [], refreshTokens: [], userIds: {} };
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -78,6 +78,16 @@ beforeAll(async () => {
     expect([Code.Unauthenticated, Code.InvalidArgument]).toContain((error as ConnectError).code);
   }
   secrets.tokens.push(tampered, forged);
+
+  // Sessions: rotate, reuse (which revokes the session), log out; refresh tokens in every role.
+  const login2 = await client.authenticate(ANN, { metadata });
+  const rotated = await client.refreshToken({ refresh_token: login2['refresh_token'] }, { metadata });
+  expect((await grpcError(client.refreshToken({ refresh_token: login2['refresh_token'] }, { metadata }))).code).toBe(grpc.status.UNAUTHENTICATED);
+  expect((await grpcError(client.verifyToken({ token: rotated['access_token'] }))).code).toBe(grpc.status.UNAUTHENTICATED);
+  const login3 = await client.authenticate(ANN, { metadata });
+  await client.logout({ refresh_token: login3['refresh_token'] }, { metadata });
+  secrets.tokens.push(login2['access_token'], rotated['access_token'], login3['access_token']);
+  secrets.refreshTokens.push(login2['refresh_token'], rotated['refresh_token'], login3['refresh_token']);
 });
 
 afterAll(async () => {
@@ -129,6 +139,12 @@ describe('the log stream of a full session', () => {
     expect(text).not.toMatch(/eyJ[\w-]{10,}\.[\w-]{10,}\./); // no JWS compact form at all
   });
 
+  it('holds no refresh token, current, consumed or logged out (issue 13)', () => {
+    const text = logs.text();
+    expect(secrets.refreshTokens).toHaveLength(3);
+    for (const token of secrets.refreshTokens) expect(text).not.toContain(token);
+  });
+
   it('holds no private key material or key encryption key', async () => {
     const text = logs.text();
     const kek = env['KEY_ENCRYPTION_KEY']!;
@@ -174,6 +190,10 @@ describe('the log stream of a full session', () => {
       { action: 'login', outcome: 'failure', userId: bob, clientAddress: CLIENT, email: masked(BOB.email) },
       { action: 'login', outcome: 'failure', userId: bob, clientAddress: CLIENT, email: masked(BOB.email) },
       { action: 'login', outcome: 'throttled', userId: undefined, clientAddress: CLIENT, email: masked(BOB.email) },
+      { action: 'login', outcome: 'success', userId: ann, clientAddress: CLIENT, email: masked(ANN.email) },
+      { action: 'refresh', outcome: 'reuse_detected', userId: ann, clientAddress: CLIENT, email: 'undefined' },
+      { action: 'login', outcome: 'success', userId: ann, clientAddress: CLIENT, email: masked(ANN.email) },
+      { action: 'logout', outcome: 'success', userId: ann, clientAddress: CLIENT, email: 'undefined' },
     ]);
     for (const line of audit) expect(line['level']).toBe(30);
   });

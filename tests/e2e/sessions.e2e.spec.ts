@@ -304,6 +304,35 @@ describe('GetUser and BatchGetUsers', () => {
   });
 });
 
+describe('VerifyToken', () => {
+  it('asks the database nothing per call: 2,000 calls (live and revoked sessions) cost no query', async () => {
+    const { email } = await registered('no-query');
+    const live = await login(email);
+    const revoked = await login(email);
+    await client.logout({ refreshToken: revoked.refreshToken });
+    await expect.poll(() => verifyOutcome(client, revoked.accessToken), { timeout: 1_000 }).toBe('Unauthenticated');
+    const queries: string[] = [];
+    const count = (query: { sql: string }) => queries.push(query.sql);
+    service.db.knex.on('query', count);
+    try {
+      const outcomes: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        // 20 calls at a time, on one HTTP/2 connection.
+        outcomes.push(...(await Promise.all(Array.from({ length: 20 }, (_, j) => verifyOutcome(client, (i + j) % 2 === 0 ? live.accessToken : revoked.accessToken)))));
+      }
+      expect(outcomes).toHaveLength(2_000);
+      expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1_000);
+      expect(outcomes.filter((o) => o === 'Unauthenticated')).toHaveLength(1_000);
+    } finally {
+      service.db.knex.off('query', count);
+    }
+    // What runs meanwhile is the background only: the readiness probe and migration check (every 2 s) and the
+    // revocation resync (every 30 s); nothing that scales with the calls.
+    expect(queries.filter((sql) => !/^select 1$|information_schema\.tables|from "knex_migrations|from "sessions"|from "users"/i.test(sql.trim()))).toEqual([]);
+    expect(queries.length).toBeLessThan(20);
+  });
+});
+
 describe('the raw refresh token', () => {
   it('is in no table column, log line or event', async () => {
     expect(issuedRefreshTokens.length).toBeGreaterThan(15);
