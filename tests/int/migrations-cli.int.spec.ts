@@ -71,9 +71,12 @@ describe('identity migrate', { timeout: 180_000 }, () => {
 
   it('down rolls back the last batch; the running service then answers /readyz with 503', async () => {
     expect(json(await runCli(['migrate', 'down'], cliEnv()))).toEqual({ reverted: [LAST] });
-    // The last migration's work undone is its own test (rekey-emails-migration.int.spec.ts).
+    // The last migration (0007, sessions) is undone; older batches stay.
+    const revocationTrigger = await db.knex.raw<{ rows: unknown[] }>("select 1 from pg_trigger where tgname = 'users_revocation_notify'");
+    expect(revocationTrigger.rows).toHaveLength(0);
+    expect(await db.knex.schema.hasTable('sessions')).toBe(false);
     const trigger = await db.knex.raw<{ rows: unknown[] }>("select 1 from pg_trigger where tgname = 'outbox_notify'");
-    expect(trigger.rows).toHaveLength(1); // older batches stay
+    expect(trigger.rows).toHaveLength(1);
     expect(await db.knex.schema.hasTable('users')).toBe(true);
     expect(json(await runCli(['migrate', 'status'], cliEnv()))).toEqual({ applied: ALL.slice(0, -1), pending: [LAST] });
 
