@@ -47,6 +47,7 @@ const logs = captureLogs();
 
 let userId: string;
 let token: string;
+let loginSessionId: string;
 let tokenId: string;
 let kid: string;
 let privateJwk: JsonWebKey;
@@ -60,7 +61,10 @@ beforeAll(async () => {
   envoy = new EnvoyAuthzClient(service.url);
   const email = `ext.authz.${Date.now()}@example.com`;
   userId = (await identity.registerUser({ email, password: PASSWORD, first_name: 'Ext', last_name: 'Authz' }))['user']['id'];
-  token = (await identity.authenticate({ email, password: PASSWORD }))['access_token'];
+  const login = await identity.authenticate({ email, password: PASSWORD });
+  token = login['access_token'];
+  // Authenticate opens a session (issue 13): its tokens carry sid.
+  loginSessionId = login['session_id'];
   const decoded = decodeToken(token);
   tokenId = String(decoded.claims['jti']);
   kid = String(decoded.header['kid']);
@@ -128,20 +132,30 @@ async function expectRefused(candidate: string, reason: string): Promise<CheckRe
 describe('an allowed request', () => {
   it('gets status 0 and the identity headers, set with OVERWRITE_IF_EXISTS_OR_ADD; authorization stays (strip off by default)', async () => {
     const { result, failures, checks } = await countedDuring(() => envoy.checkAuthorization(`Bearer ${token}`));
-    expectAllowed(result, { userId, tokenId });
+    expectAllowed(result, { userId, tokenId, sessionId: loginSessionId });
     expect(result.denied_response).toBeUndefined();
     expect(failures).toEqual({});
     expect(checks).toEqual({ allowed: 1 });
     const upstream = upstreamHeaders(envoyCheckRequest({ headers: { authorization: `Bearer ${token}` } })['attributes']['request']['http']['headers'], result);
-    expect(upstream).toMatchObject({ authorization: `Bearer ${token}`, 'x-user-id': userId, 'x-session-id': '', 'x-token-id': tokenId });
+    expect(upstream).toMatchObject({ authorization: `Bearer ${token}`, 'x-user-id': userId, 'x-session-id': loginSessionId, 'x-token-id': tokenId });
   });
 
   it.each(['bearer', 'BEARER', 'BeArEr'])('takes the scheme in any case (%s)', async (scheme) => {
-    expectAllowed(await envoy.checkAuthorization(`${scheme} ${token}`), { userId, tokenId });
+    expectAllowed(await envoy.checkAuthorization(`${scheme} ${token}`), { userId, tokenId, sessionId: loginSessionId });
   });
 
   it('takes more than one space after the scheme', async () => {
-    expectAllowed(await envoy.checkAuthorization(`Bearer   ${token}`), { userId, tokenId });
+    expectAllowed(await envoy.checkAuthorization(`Bearer   ${token}`), { userId, tokenId, sessionId: loginSessionId });
+  });
+
+  it('denies the token of a session revoked a moment ago, with reason revoked (issue 13)', async () => {
+    const email = `ext.authz.revoked.${Date.now()}@example.com`;
+    await identity.registerUser({ email, password: PASSWORD, first_name: 'Re', last_name: 'Voked' });
+    const session = await identity.authenticate({ email, password: PASSWORD });
+    expectAllowed(await envoy.checkAuthorization(`Bearer ${session['access_token']}`), { userId: session['user']['id'], tokenId: String(decodeToken(session['access_token']).claims['jti']), sessionId: session['session_id'] });
+    await identity.logout({ refresh_token: session['refresh_token'] });
+    await expect.poll(async () => (await envoy.checkAuthorization(`Bearer ${session['access_token']}`)).status?.code, { timeout: 1_000 }).toBe(grpc.status.UNAUTHENTICATED);
+    await expectRefused(session['access_token'], 'revoked');
   });
 
   it('carries the session of a token with a sid claim in x-session-id', async () => {
@@ -154,22 +168,22 @@ describe('an allowed request', () => {
     const spoofed = { authorization: `Bearer ${token}`, 'x-user-id': randomUUID(), 'x-session-id': 'attacker-session', 'x-token-id': 'attacker-token' };
     const request = envoyCheckRequest({ headers: spoofed });
     const response = await envoy.check(request);
-    expectAllowed(response, { userId, tokenId });
+    expectAllowed(response, { userId, tokenId, sessionId: loginSessionId });
     const upstream = upstreamHeaders(request['attributes']['request']['http']['headers'], response);
     expect(upstream['x-user-id']).toBe(userId);
-    expect(upstream['x-session-id']).toBe('');
+    expect(upstream['x-session-id']).toBe(loginSessionId);
     expect(upstream['x-token-id']).toBe(tokenId);
     expect(Object.values(upstream)).not.toContain('attacker-session');
     expect(Object.values(upstream)).not.toContain(spoofed['x-user-id']);
   });
 
   it('is read from header_map too (Envoy with encode_raw_headers: true)', async () => {
-    expectAllowed(await envoy.checkAuthorization(`Bearer ${token}`, { rawHeaders: true }), { userId, tokenId });
+    expectAllowed(await envoy.checkAuthorization(`Bearer ${token}`, { rawHeaders: true }), { userId, tokenId, sessionId: loginSessionId });
     expectDenied(await envoy.checkAuthorization(undefined, { rawHeaders: true }), CHALLENGE);
   });
 
   it('for any method and path: Check decides on the token alone', async () => {
-    expectAllowed(await envoy.checkAuthorization(`Bearer ${token}`, { method: 'DELETE', path: '/admin/everything' }), { userId, tokenId });
+    expectAllowed(await envoy.checkAuthorization(`Bearer ${token}`, { method: 'DELETE', path: '/admin/everything' }), { userId, tokenId, sessionId: loginSessionId });
   });
 });
 
@@ -357,11 +371,11 @@ describe('EXT_AUTHZ_STRIP_AUTHORIZATION', () => {
       const http = request['attributes']['request']['http']['headers'] as Record<string, string>;
 
       const stripped = await client.check(request);
-      expectAllowed(stripped, { userId, tokenId }, ['authorization']);
+      expectAllowed(stripped, { userId, tokenId, sessionId: loginSessionId }, ['authorization']);
       expect(upstreamHeaders(http, stripped)).not.toHaveProperty('authorization');
 
       const kept = await envoy.check(request);
-      expectAllowed(kept, { userId, tokenId }, []);
+      expectAllowed(kept, { userId, tokenId, sessionId: loginSessionId }, []);
       expect(upstreamHeaders(http, kept)).toHaveProperty('authorization', `Bearer ${token}`);
 
       // A denial is a denial either way.
@@ -381,7 +395,7 @@ describe('a replica with no signing key loaded', () => {
     await using lagging = await startTestService({ ...env, LOG_LEVEL: 'silent', KEY_REFRESH_SECONDS: '3600', KEY_PUBLISH_LEAD_SECONDS: '3600' }, { clock });
     const client = new EnvoyAuthzClient(lagging.url);
     try {
-      expectAllowed(await client.checkAuthorization(`Bearer ${token}`), { userId, tokenId });
+      expectAllowed(await client.checkAuthorization(`Bearer ${token}`), { userId, tokenId, sessionId: loginSessionId });
       offsetMs = -365 * 86_400_000;
       expect(lagging.keys.ready).toBe(false);
 
@@ -401,7 +415,7 @@ describe('a replica with no signing key loaded', () => {
       expect(failures).toEqual({});
 
       offsetMs = 0;
-      expectAllowed(await client.checkAuthorization(`Bearer ${token}`), { userId, tokenId });
+      expectAllowed(await client.checkAuthorization(`Bearer ${token}`), { userId, tokenId, sessionId: loginSessionId });
     } finally {
       client.close();
     }

@@ -16,7 +16,7 @@ import { startTestService, testEnv, type TestService } from '../helpers/service.
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUF = `${ROOT}node_modules/.bin/buf`;
 const IDENTITY = 'identity.v1.IdentityService';
-const IDENTITY_METHODS = ['Authenticate', 'RegisterUser', 'VerifyToken'];
+const IDENTITY_METHODS = ['Authenticate', 'BatchGetUsers', 'ChangePassword', 'GetUser', 'Logout', 'RefreshToken', 'RegisterUser', 'VerifyToken'];
 const PASSWORD = 'correct horse battery';
 
 interface BufResult {

@@ -54,6 +54,7 @@ describe("the sidecar's view", () => {
       nbf: expect.any(Number),
       exp: expect.any(Number),
       jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      sid: expect.stringMatching(/^[0-9a-f-]{36}$/), // the session (issue 13)
     });
     const iat = claims['iat'] as number;
     expect(Math.abs(iat - before / 1000)).toBeLessThan(60);
