@@ -2,7 +2,11 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Email } from '../../src/domain/identity/value-objects/email.value-object.js';
+import { RefreshTokenDigest } from '../../src/domain/identity/value-objects/refresh-token.value-object.js';
+import { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 import { seedUsers } from '../../bench/lib/user-seeder.js';
+import { KnexSessionRepository } from '../../src/infrastructure/db/session.repository.js';
+import { SessionStore } from '../../src/infrastructure/db/session.store.js';
 import { KnexUserRepository } from '../../src/infrastructure/db/user.repository.js';
 import { OutboxStore } from '../../src/infrastructure/outbox/outbox.store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -138,5 +142,71 @@ describe(`query plans with ${USERS.toLocaleString('en')} users`, () => {
     const plan = describePlan(await planOf(claim!));
     expect(plan.some((node) => /^Index (Only )?Scan using outbox_pending_idx on outbox$/.test(node)), plan.join(' > ')).toBe(true);
     expect(plan.filter((node) => node.includes('Seq Scan')), plan.join(' > ')).toEqual([]);
+  });
+});
+
+/** Issue 13: what refresh, logout, revocation and clean-up ask of the sessions tables. */
+describe('query plans of sessions (50,000 sessions, 100,000 refresh tokens)', () => {
+  const SESSIONS = 50_000;
+  let userId: string;
+  let digest: Buffer;
+
+  beforeAll(async () => {
+    await db.knex.raw(
+      `insert into sessions (id, user_id, refresh_token_hash, created_at, last_refreshed_at, idle_expires_at, expires_at, revoked_at, revoked_reason, client_address)
+       select gen_random_uuid(), u.id, sha256(u.id::text::bytea), now(), now(), now() + interval '14 days', now() + interval '30 days',
+              case when n % 50 = 0 then now() - interval '1 minute' end, case when n % 50 = 0 then 'logout' end, '127.0.0.1'
+       from (select id, row_number() over (order by id) as n from users limit ?) as u`,
+      [SESSIONS],
+    );
+    await db.knex.raw(
+      `insert into refresh_tokens (token_hash, session_id, issued_at)
+       select refresh_token_hash, id, now() from sessions
+       union all select sha256(refresh_token_hash), id, now() - interval '1 hour' from sessions`,
+    );
+    await db.knex.raw('analyze sessions');
+    await db.knex.raw('analyze refresh_tokens');
+    const row = await db.knex('sessions').whereNull('revoked_at').first<{ user_id: string; refresh_token_hash: Buffer }>();
+    userId = row.user_id;
+    digest = row.refresh_token_hash;
+  }, 120_000);
+
+  const planFor = async (run: (trx: Knex.Transaction) => Promise<unknown>, pick: (q: CapturedQuery) => boolean) => {
+    // Inside a transaction that is rolled back: the statements run as the service sends them.
+    let queries: CapturedQuery[] = [];
+    await db.knex
+      .transaction(async (trx) => {
+        queries = await capture(db.knex, () => run(trx));
+        throw new Error('rollback');
+      })
+      .catch(() => undefined);
+    const query = queries.find(pick);
+    expect(query, queries.map((q) => q.sql).join('\n')).toBeDefined();
+    return describePlan(await planOf(query!));
+  };
+  const noSeqScan = (plan: string[]) => expect(plan.filter((node) => node.includes('Seq Scan')), plan.join(' > ')).toEqual([]);
+
+  it('finds and locks the session of a refresh token through the two primary keys', async () => {
+    const plan = await planFor((trx) => new KnexSessionRepository(trx).findByRefreshTokenForUpdate(RefreshTokenDigest.fromTrusted(digest)), (q) => /for update/i.test(q.sql));
+    expect(plan.some((node) => /Index Scan using refresh_tokens_pkey on refresh_tokens/.test(node)), plan.join(' > ')).toBe(true);
+    expect(plan.some((node) => /Index Scan using sessions_pkey on sessions/.test(node)), plan.join(' > ')).toBe(true);
+    noSeqScan(plan);
+  });
+
+  it("revokes a user's live sessions through sessions_user_live_idx", async () => {
+    const plan = await planFor((trx) => new KnexSessionRepository(trx).revokeAllOfUser(UserId.fromTrusted(userId), 'password_changed', new Date()), (q) => /update "sessions"/i.test(q.sql));
+    expect(plan.some((node) => /sessions_user_live_idx/.test(node)), plan.join(' > ')).toBe(true);
+    noSeqScan(plan);
+  });
+
+  it('deletes ended sessions in batches through sessions_ended_at_idx', async () => {
+    const plan = await planFor(() => new SessionStore(db.knex).deleteEndedBefore(new Date(Date.now() - 3_600_000), 500), (q) => /delete from "sessions"/i.test(q.sql));
+    expect(plan.some((node) => /sessions_ended_at_idx/.test(node)), plan.join(' > ')).toBe(true);
+  });
+
+  it('reads recent revocations (the resync) through sessions_revoked_at_idx', async () => {
+    const plan = describePlan(await planOf({ sql: 'select "id", "revoked_at" from "sessions" where "revoked_at" > $1', bindings: [new Date(Date.now() - 930_000)] }));
+    expect(plan.some((node) => /sessions_revoked_at_idx/.test(node)), plan.join(' > ')).toBe(true);
+    noSeqScan(plan);
   });
 });

@@ -5,5 +5,3 @@ export type RefreshOutcome = 'rotated' | 'grace' | 'reused' | 'expired' | 'revok
 export interface SessionTelemetry {
   refreshed(outcome: RefreshOutcome): void;
 }
-
-export const noSessionTelemetry: SessionTelemetry = { refreshed: () => undefined };

@@ -5,7 +5,7 @@ import type { UserId } from '../../domain/identity/value-objects/user-id.value-o
 import type { UserRepository } from '../ports/user.repository.port.js';
 import { parseUserId } from '../user-id-input.js';
 
-export const MAX_BATCH_USER_IDS = 100;
+const MAX_BATCH_USER_IDS = 100;
 
 export interface UserBatch {
   /** In the order asked for, each once. */
