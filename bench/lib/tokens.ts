@@ -14,7 +14,7 @@ import type { ServiceHandle } from './service.js';
  * its issuer, audience and lifetime), made without N Authenticate calls: at bcrypt cost 12
  * 20,000 logins would take over an hour. The bench knows KEY_ENCRYPTION_KEY because it set it.
  */
-export async function mintTokens(service: ServiceHandle, db: BenchDatabase, count: number): Promise<string[]> {
+export async function mintTokens(service: ServiceHandle, db: BenchDatabase, count: number, claims: { readonly userId?: string; readonly sessionId?: string } = {}): Promise<string[]> {
   const config = loadConfig(service.env);
   const now = new Date();
   const stored = (await new SigningKeyStore(db.knex).list()).find((key) => keyState(key, now) === 'active');
@@ -25,7 +25,7 @@ export async function mintTokens(service: ServiceHandle, db: BenchDatabase, coun
   const key = { kid: stored.kid, alg: stored.alg, privateKey: (await importJWK(privateJwk, stored.alg)) as CryptoKey } as LoadedKey;
   const signer = new JwtSigner({ issuer: config.TOKEN_ISSUER, audience: config.TOKEN_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS });
   const tokens: string[] = [];
-  for (let i = 0; i < count; i++) tokens.push((await signer.sign(UserId.generate().value, key, now)).token);
+  for (let i = 0; i < count; i++) tokens.push((await signer.sign(claims.userId ?? UserId.generate().value, key, now, claims.sessionId)).token);
   return tokens;
 }
 

@@ -10,6 +10,7 @@ import { replicas } from './replicas.js';
 import { relayLatency } from './relay-latency.js';
 import { relayThroughput } from './relay-throughput.js';
 import { scale } from './scale.js';
+import { sessions } from './sessions.js';
 import { timing } from './timing.js';
 import { verifyCached } from './verify-cached.js';
 import { verifyUncached } from './verify-uncached.js';
@@ -34,4 +35,5 @@ export const scenarios: readonly Scenario[] = [
   { name: 'relay-throughput', run: relayThroughput },
   { name: 'relay-latency', run: relayLatency },
   { name: 'hostile', run: hostile },
+  { name: 'sessions', run: sessions },
 ];

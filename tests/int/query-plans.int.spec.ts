@@ -190,6 +190,7 @@ describe('query plans of sessions (50,000 sessions, 100,000 refresh tokens)', ()
     const plan = await planFor((trx) => new KnexSessionRepository(trx).findByRefreshTokenForUpdate(RefreshTokenDigest.fromTrusted(digest)), (q) => /for update/i.test(q.sql));
     expect(plan.some((node) => /Index Scan using refresh_tokens_pkey on refresh_tokens/.test(node)), plan.join(' > ')).toBe(true);
     expect(plan.some((node) => /Index Scan using sessions_pkey on sessions/.test(node)), plan.join(' > ')).toBe(true);
+    expect(plan.some((node) => /Index Scan using users_pkey on users/.test(node)), plan.join(' > ')).toBe(true);
     noSeqScan(plan);
   });
 

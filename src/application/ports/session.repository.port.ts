@@ -10,9 +10,10 @@ export interface SessionRepository {
   /**
    * The session that was given this refresh token (the current one or any consumed one),
    * locked until the transaction ends: concurrent refreshes of one session take turns, so
-   * the second sees the first's rotation.
+   * the second sees the first's rotation. With it, whether its user is active (read in the
+   * same statement, not locked: a disable revokes the session, and waits for this lock to).
    */
-  findByRefreshTokenForUpdate(digest: RefreshTokenDigest): Promise<Session | undefined>;
+  findByRefreshTokenForUpdate(digest: RefreshTokenDigest): Promise<{ readonly session: Session; readonly userActive: boolean } | undefined>;
   /** Writes a rotation: the session's new current token is recorded as given to it. */
   saveRotation(session: Session): Promise<void>;
   /** Writes a session's revocation (revoked_at and reason). */

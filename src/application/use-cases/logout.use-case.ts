@@ -29,7 +29,7 @@ export class Logout {
     const presented = requireValid({ refresh_token: parseRefreshToken(command.refreshToken) }).refresh_token;
     if (presented === undefined) return;
     const userId = await uow.run(async (scope) => {
-      const session = await scope.sessions.findByRefreshTokenForUpdate(presented.digest());
+      const session = (await scope.sessions.findByRefreshTokenForUpdate(presented.digest()))?.session;
       if (session === undefined || session.revokedAt !== undefined) return undefined;
       const { session: revoked, event } = session.revoke(SessionRevokedReason.Logout, clock.now());
       await scope.sessions.saveRevocation(revoked);

@@ -49,8 +49,9 @@ export class RefreshTokens {
         ? { outcome: 'unknown' }
         : await uow.run(async (scope): Promise<Attempt> => {
             const digest = presented.digest();
-            const session = await scope.sessions.findByRefreshTokenForUpdate(digest);
-            if (session === undefined) return { outcome: 'unknown' };
+            const found = await scope.sessions.findByRefreshTokenForUpdate(digest);
+            if (found === undefined) return { outcome: 'unknown' };
+            const { session, userActive } = found;
             const result = session.refresh(digest, clock.now(), sessionPolicy);
             if (result.outcome === 'reused') {
               await scope.sessions.saveRevocation(result.session);
@@ -60,10 +61,9 @@ export class RefreshTokens {
             if (result.outcome !== 'rotated' && result.outcome !== 'grace') return { outcome: result.outcome };
             // A disable or delete revokes the user's sessions, but waits for this row lock to do
             // so: the user's state is checked here too.
-            const user = await scope.users.findById(session.userId);
-            if (user === undefined || !user.isActive) return { outcome: 'user_inactive' };
+            if (!userActive) return { outcome: 'user_inactive' };
             await scope.sessions.saveRotation(result.session);
-            const token = await tokens.issue(user.id, result.session.id);
+            const token = await tokens.issue(session.userId, result.session.id);
             return { outcome: result.outcome, refreshed: { session: result.session, refreshToken: result.refreshToken, token } };
           }, command.signal);
     telemetry.refreshed(attempt.outcome);

@@ -4,6 +4,7 @@ import type { Session } from '../../domain/identity/session.entity.js';
 import type { SessionRevokedReason } from '../../domain/identity/session-revoked-reason.js';
 import type { RefreshTokenDigest } from '../../domain/identity/value-objects/refresh-token.value-object.js';
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
+import { UserStatus } from '../../domain/identity/user-status.js';
 import { withDbErrors } from './db-errors.js';
 import { sessionMapper, type SessionRow } from './session.mapper.js';
 
@@ -18,29 +19,41 @@ export class KnexSessionRepository implements SessionRepository {
     });
   }
 
-  findByRefreshTokenForUpdate(digest: RefreshTokenDigest): Promise<Session | undefined> {
+  findByRefreshTokenForUpdate(digest: RefreshTokenDigest): Promise<{ session: Session; userActive: boolean } | undefined> {
     return withDbErrors(async () => {
       // FOR UPDATE OF s: the session row is what concurrent refreshes queue on; READ COMMITTED
-      // hands the one that waited the row as the winner left it.
+      // hands the one that waited the row as the winner left it. One round trip for the
+      // session, the lock and the user's status.
       const row = (await this.db('refresh_tokens as t')
         .join('sessions as s', 's.id', 't.session_id')
+        .join('users as u', 'u.id', 's.user_id')
         .where('t.token_hash', digest.bytes)
-        .select('s.*')
+        .select('s.*', 'u.status as user_status')
         .forUpdate('s')
-        .first()) as SessionRow | undefined;
-      return row === undefined ? undefined : sessionMapper.toDomain(row);
+        .first()) as (SessionRow & { user_status: string }) | undefined;
+      return row === undefined ? undefined : { session: sessionMapper.toDomain(row), userActive: row.user_status === UserStatus.Active };
     });
   }
 
   saveRotation(session: Session): Promise<void> {
+    // One statement (one round trip): the session's new state and its new token's record.
     return withDbErrors(async () => {
-      await this.db('sessions').where({ id: session.id.value }).update({
-        refresh_token_hash: session.refreshTokenHash.bytes,
-        previous_refresh_token_hash: session.previousRefreshTokenHash?.bytes ?? null,
-        last_refreshed_at: session.lastRefreshedAt,
-        idle_expires_at: session.idleExpiresAt,
-      });
-      await this.db('refresh_tokens').insert({ token_hash: session.refreshTokenHash.bytes, session_id: session.id.value, issued_at: session.lastRefreshedAt });
+      await this.db.raw(
+        `with rotated as (
+           update sessions set refresh_token_hash = ?, previous_refresh_token_hash = ?, last_refreshed_at = ?, idle_expires_at = ?
+           where id = ? returning id
+         )
+         insert into refresh_tokens (token_hash, session_id, issued_at) select ?, id, ? from rotated`,
+        [
+          session.refreshTokenHash.bytes,
+          session.previousRefreshTokenHash?.bytes ?? null,
+          session.lastRefreshedAt,
+          session.idleExpiresAt,
+          session.id.value,
+          session.refreshTokenHash.bytes,
+          session.lastRefreshedAt,
+        ],
+      );
     });
   }
 
