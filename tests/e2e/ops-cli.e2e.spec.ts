@@ -117,7 +117,7 @@ describe('identity config', () => {
       ADMIN_PORT: 9464,
       HOST: '0.0.0.0',
       BCRYPT_COST: 13,
-      TOKEN_TTL_SECONDS: 3600,
+      TOKEN_TTL_SECONDS: 900, // the default since sessions (issue 13)
       TOKEN_ALGORITHMS: ['ES256'],
       SHUTDOWN_GRACE_SECONDS: 20,
       NATS_URL: 'nats://127.0.0.1:4222',
