@@ -35,6 +35,10 @@ export interface InMemoryRevocationListOptions {
  * access token it could refuse has expired (revocation + TTL + skew), then is pruned.
  */
 export class InMemoryRevocationList implements RevocationList {
+  /**
+   * Revoked session id -> when its entry expires, in whole seconds: a small integer (V8 keeps
+   * it unboxed in the map, until 2038), where milliseconds would be a boxed number each.
+   */
   private readonly sessions = new Map<string, number>();
   private users = new Map<string, UserEntry>();
   private readonly horizonMs: number;
@@ -47,7 +51,7 @@ export class InMemoryRevocationList implements RevocationList {
     const now = this.options.clock.now().getTime();
     const sessionUntil = token.sessionId === undefined ? undefined : this.sessions.get(token.sessionId);
     const user = this.users.get(token.userId);
-    const revoked = (sessionUntil !== undefined && sessionUntil > now) || (user !== undefined && user.untilMs > now && token.issuedAt.getTime() < user.notBeforeMs);
+    const revoked = (sessionUntil !== undefined && sessionUntil * 1000 > now) || (user !== undefined && user.untilMs > now && token.issuedAt.getTime() < user.notBeforeMs);
     if (!revoked) return;
     this.options.metrics.tokenVerifyFailures.inc({ reason: TokenFailureReason.Revoked });
     this.options.logger.debug({ reason: TokenFailureReason.Revoked }, 'token refused');
@@ -56,8 +60,9 @@ export class InMemoryRevocationList implements RevocationList {
 
   /** A session revoked at `revokedAtMs`: its tokens are refused until they have all expired. */
   revokeSession(sessionId: string, revokedAtMs: number): void {
-    const untilMs = revokedAtMs + this.horizonMs;
-    if (untilMs > this.options.clock.now().getTime() && (this.sessions.get(sessionId) ?? 0) < untilMs) this.sessions.set(sessionId, untilMs);
+    // Rounded up: the entry may outlive the last token by under a second, never the reverse.
+    const untilSeconds = Math.ceil((revokedAtMs + this.horizonMs) / 1000);
+    if (untilSeconds * 1000 > this.options.clock.now().getTime() && (this.sessions.get(sessionId) ?? 0) < untilSeconds) this.sessions.set(sessionId, untilSeconds);
   }
 
   /** A user's status or tokens_valid_after as it now is. */
@@ -80,7 +85,7 @@ export class InMemoryRevocationList implements RevocationList {
   /** Forgets entries that can no longer refuse anything. */
   prune(): void {
     const now = this.options.clock.now().getTime();
-    for (const [id, until] of this.sessions) if (until <= now) this.sessions.delete(id);
+    for (const [id, untilSeconds] of this.sessions) if (untilSeconds * 1000 <= now) this.sessions.delete(id);
     for (const [id, entry] of this.users) if (entry.untilMs <= now) this.users.delete(id);
   }
 
