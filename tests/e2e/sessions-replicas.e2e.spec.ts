@@ -33,6 +33,13 @@ afterAll(async () => {
 const PASSWORD = 'correct horse battery';
 let counter = 0;
 
+/** How many revocation notifications the replica has applied (its propagation histogram's count). */
+async function notified(replica: ServerProcess): Promise<number> {
+  const text = await (await fetch(`${replica.adminUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('revocation_propagation_seconds_count '));
+  return Number(line?.split(' ')[1] ?? 0);
+}
+
 async function loggedIn(url: string) {
   const client = connectClient(url);
   const email = `replica.${Date.now()}.${++counter}@example.com`;
@@ -47,9 +54,12 @@ describe('revocation across replicas', () => {
     const session = await loggedIn(a.apiUrl);
     const other = await clientA.authenticate({ email: session.email, password: PASSWORD });
     expect(await verifyOutcome(clientB, session.accessToken)).toBe('ok'); // and now in B's verification cache
+    const notifiedBefore = await notified(b);
     await clientA.logout({ refreshToken: session.refreshToken });
     await expect.poll(() => verifyOutcome(clientB, session.accessToken), { timeout: 1_000, interval: 20 }).toBe('Unauthenticated');
     expect(await verifyOutcome(clientB, other.accessToken)).toBe('ok');
+    // B learnt it from the notification (not a resync that happened to fall in that second).
+    expect(await notified(b)).toBeGreaterThan(notifiedBefore);
   });
 
   it('a password change through B is refused by A within 1 s', async () => {
