@@ -8,6 +8,7 @@ import { RefreshToken } from '../../src/domain/identity/value-objects/refresh-to
 import { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 import { createMetrics } from '../../src/infrastructure/observability/metrics.js';
 import { InMemoryRevocationList } from '../../src/infrastructure/revocation/in-memory-revocation-list.js';
+import { RefreshTokens } from '../../src/application/use-cases/refresh-token.use-case.js';
 
 const policy = { idleSeconds: 100, maxSeconds: 1_000, reuseGraceSeconds: 0 };
 const T0 = new Date('2026-03-01T00:00:00Z');
@@ -125,5 +126,61 @@ describe('InMemoryRevocationList', () => {
     now = start + 930_000;
     list.prune();
     expect(list.size.sessions).toBe(0);
+  });
+});
+
+describe('RefreshTokens and the caller deadline', () => {
+  /** A use case over a fake unit of work that, like KnexUnitOfWork, rolls back when the signal it got has aborted. */
+  function harness(session: Session) {
+    const caller = new AbortController();
+    const written: string[] = [];
+    const outcomes: string[] = [];
+    const scope = {
+      sessions: {
+        findByRefreshTokenForUpdate: () => {
+          caller.abort(new Error('deadline')); // the deadline passes mid-transaction
+          return Promise.resolve({ session, userActive: true });
+        },
+        saveRevocation: () => Promise.resolve(void written.push('revocation')),
+        saveRotation: () => Promise.resolve(void written.push('rotation')),
+      },
+      outbox: { add: () => Promise.resolve(void written.push('event')) },
+    };
+    const uow = {
+      run: async <T>(work: (scope: never) => Promise<T>, signal?: AbortSignal): Promise<T> => {
+        const result = await work(scope as never);
+        signal?.throwIfAborted();
+        written.push('commit');
+        return result;
+      },
+    };
+    const issued = { token: 'jwt', tokenId: 'jti', issuedAt: at(2), expiresAt: at(900) };
+    const useCase = new RefreshTokens({
+      uow,
+      tokens: { issue: () => Promise.resolve(issued), verify: () => Promise.reject(new Error('not used')) },
+      clock: { now: () => at(2) },
+      audit: { record: () => undefined },
+      telemetry: { refreshed: (outcome) => void outcomes.push(outcome) },
+      sessionPolicy: policy,
+    });
+    const run = (token: RefreshToken) => useCase.execute({ refreshToken: token.reveal(), clientAddress: '203.0.113.9', signal: caller.signal });
+    return { run, written, outcomes };
+  }
+
+  it('commits a detected reuse even when the deadline passes during the transaction', async () => {
+    const { session, refreshToken } = Session.open(UserId.generate(), '203.0.113.9', T0, policy);
+    const rotated = session.refresh(refreshToken.digest(), at(1), policy);
+    if (rotated.outcome !== 'rotated') throw new Error('expected a rotation');
+    const { run, written, outcomes } = harness(rotated.session);
+    await expect(run(refreshToken)).rejects.toThrow('invalid refresh token');
+    expect(written).toEqual(['revocation', 'event', 'commit']);
+    expect(outcomes).toEqual(['reused']);
+  });
+
+  it('rolls a rotation back when the deadline passes during the transaction: the presented token stays good', async () => {
+    const { session, refreshToken } = Session.open(UserId.generate(), '203.0.113.9', T0, policy);
+    const { run, written } = harness(session);
+    await expect(run(refreshToken)).rejects.toThrow('deadline');
+    expect(written).toEqual(['rotation']); // written, then rolled back: no commit
   });
 });
