@@ -1,0 +1,19 @@
+import { Readiness, type ReadinessReport } from '../../src/infrastructure/observability/readiness.js';
+
+/**
+ * Readiness with the verdict set by the test instead of probed from a database. It extends
+ * the class the routes take today; once readiness is a port (src/application/ports), this
+ * implements the port instead.
+ */
+export class FakeReadiness extends Readiness {
+  ready = true;
+
+  constructor() {
+    // Never probed: check() is overridden, so no database is needed.
+    super({ knex: undefined as never, keysReady: () => true });
+  }
+
+  override check(): Promise<ReadinessReport> {
+    return Promise.resolve({ ready: this.ready, checks: { database: this.ready ? 'ok' : 'down' } });
+  }
+}
