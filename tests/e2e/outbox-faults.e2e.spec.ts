@@ -1,5 +1,4 @@
 import { rm } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fromBinary } from '@bufbuild/protobuf';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -9,7 +8,7 @@ import { connectClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { insertOutboxRows, launchNatsServer, readStream, streamMessageCount, waitUntil, type NatsServer, type StreamMessage, withNats } from '../helpers/nats.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process.js';
-import { startTestService, testEnv, type TestService } from '../helpers/service.js';
+import { captureLogs, startTestService, testEnv, type TestService } from '../helpers/service.js';
 
 // Issue 4: NATS going away (or never there) and the relay dying mid-batch lose no event and
 // publish none twice. Each test runs its own nats-server and database.
@@ -41,11 +40,24 @@ async function freshDatabase(): Promise<TestDatabase> {
   return db;
 }
 
-async function relayService(extra: Record<string, string> = {}): Promise<{ service: TestService; env: Record<string, string> }> {
+async function relayService(extra: Record<string, string> = {}) {
   const env = testEnv(db, { NATS_URL: nats.url, OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '100', ...extra });
-  const service = await startTestService(env);
+  // Warnings are kept: what the service says about NATS is what these tests wait for.
+  const logs = captureLogs();
+  const service = await startTestService({ ...env, LOG_LEVEL: 'warn' }, { logDestination: logs.destination });
   disposables.push(service);
-  return { service, env };
+  /** Resolves once the service has logged `message` (its NATS connection going away, say). */
+  const logged = (message: string) =>
+    waitUntil(() => Promise.resolve(logs.lines.some((line) => (JSON.parse(line) as { msg?: string }).msg === message)), 30_000, `never logged "${message}"`);
+  return { service, env, logged };
+}
+
+const NATS_LOST = 'disconnected from NATS; reconnecting';
+
+/** outbox_publish_errors_total over both kinds: each publish the relay tried that failed. */
+async function publishErrors(service: TestService): Promise<number> {
+  const { values } = await service.metrics.outboxPublishErrors.get();
+  return values.reduce((sum, { value }) => sum + value, 0);
 }
 
 const count = async (query: (knex: TestDatabase['knex']) => PromiseLike<{ n: string | number }[]>) => Number((await query(db.knex))[0]?.n);
@@ -88,17 +100,19 @@ function registerContinuously(url: string, tag: string): { stop: () => Promise<n
 describe('NATS going away', () => {
   it('keeps the API answering while NATS is down, then publishes everything once when it is back', async () => {
     await freshDatabase();
-    const { service, env } = await relayService();
+    const { service, env, logged } = await relayService();
     const stream = env['NATS_STREAM']!;
     const load = registerContinuously(service.url, 'down');
     await waitUntil(async () => (await streamMessageCount(nats.url, stream)) >= 5, 30_000, 'first events not published');
 
     await nats.stop('SIGKILL');
+    await logged(NATS_LOST);
     const beforeOutage = load.registered();
     await waitUntil(() => Promise.resolve(load.registered() >= beforeOutage + 10), 30_000, 'registrations stalled while NATS was down');
-    // The relay has had time to try: transport failures leave the rows pending, not failed.
-    await sleep(1_500);
+    // Each of those ten commits woke the relay (a local commit does) after it knew NATS was
+    // gone: it has had its chances to try. Transport failures leave the rows pending, not failed.
     expect(await db.knex('outbox').whereNull('published_at').count({ n: '*' }).first()).not.toEqual({ n: '0' });
+    expect(await db.knex('outbox').where('attempts', '>', 0).orWhereNotNull('dead_at').count({ n: '*' }).first()).toEqual({ n: '0' });
     await nats.start();
 
     await waitUntil(async () => (await streamMessageCount(nats.url, stream)) >= beforeOutage + 10, 30_000, 'events not published after NATS came back');
@@ -115,10 +129,11 @@ describe('NATS going away', () => {
   it('starts and serves with NATS unreachable, and publishes the backlog once NATS is there', async () => {
     await freshDatabase();
     await nats.stop();
-    const { service, env } = await relayService();
+    const { service, env, logged } = await relayService();
+    await logged('NATS is unreachable; events wait in the outbox until it is back');
     const client = connectClient(service.url);
+    // Each commit wakes the relay: five chances to publish, none of which may mark a row published.
     for (let i = 0; i < 5; i++) await client.registerUser({ email: `early.${i}.${Date.now()}@example.com`, password: PASSWORD, firstName: 'Early', lastName: 'Bird' });
-    await sleep(500);
     expect(await publishedRows()).toBe(0);
     await nats.start();
     const messages = await expectExactlyOnce(env['NATS_STREAM']!);
@@ -128,11 +143,12 @@ describe('NATS going away', () => {
   it('publishes a large backlog exactly once through a NATS crash mid-publish, counting no attempt against the rows', async () => {
     await freshDatabase();
     await insertOutboxRows(db.knex, 3_000);
-    const { env } = await relayService({ OUTBOX_BATCH_SIZE: '200' });
+    const { env, logged } = await relayService({ OUTBOX_BATCH_SIZE: '200' });
     const stream = env['NATS_STREAM']!;
     await waitUntil(async () => (await streamMessageCount(nats.url, stream)) >= 500, 60_000, 'relay did not start publishing');
     await nats.stop('SIGKILL');
-    await sleep(1_000);
+    // NATS comes back only once the service has seen it go, so the crash is one it lived through.
+    await logged(NATS_LOST);
     await nats.start();
     await expectExactlyOnce(stream);
     expect(await db.knex('outbox').max({ attempts: 'attempts' }).first()).toEqual({ attempts: 0 });
@@ -168,11 +184,13 @@ describe('the stream deleted under a running relay', () => {
     await waitUntil(async () => (await publishedRows()) === 1, 30_000, 'first event not published');
 
     await withNats(nats.url, (_nc, jsm) => jsm.streams.delete(stream));
+    const errorsBefore = await publishErrors(service);
     await insertOutboxRows(db.knex, 3);
     service.relay?.wake();
     // Nobody listens on the subject: NATS's problem, not the rows'. Without a stream the relay
-    // must neither count attempts nor dead-letter (OUTBOX_MAX_ATTEMPTS is 2 here).
-    await sleep(2_000);
+    // must neither count attempts nor dead-letter (OUTBOX_MAX_ATTEMPTS is 2 here): wait until
+    // each of the three rows has failed twice, enough to dead-letter them were attempts counted.
+    await expect.poll(async () => (await publishErrors(service)) - errorsBefore, { timeout: 30_000 }).toBeGreaterThanOrEqual(6);
     expect(await db.knex('outbox').whereNull('published_at').select('attempts', 'dead_at')).toEqual([
       { attempts: 0, dead_at: null },
       { attempts: 0, dead_at: null },
