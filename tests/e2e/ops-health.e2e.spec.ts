@@ -51,6 +51,7 @@ function watch(client: HealthClient, service: string) {
     notify();
   });
   return {
+    client,
     statuses,
     call,
     end,
@@ -74,6 +75,15 @@ function watch(client: HealthClient, service: string) {
       });
     },
   };
+}
+
+/**
+ * A Check on the Watch's own connection, sent once its first status arrived: had the server
+ * ended the Watch after that status, the end was on the wire before this Check even reached
+ * it, so it is seen first. What the tests wait for instead of a fixed pause.
+ */
+async function answeredAfter(watcher: ReturnType<typeof watch>): Promise<void> {
+  expect(await check(watcher.client, '')).toBe('SERVING');
 }
 
 async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
@@ -127,7 +137,7 @@ describe('Health/Watch through grpc-js', () => {
   it('sends SERVING at once and keeps the stream open', async () => {
     const watcher = watch(health, IDENTITY);
     expect(await watcher.received(1)).toEqual(['SERVING']);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await answeredAfter(watcher);
     expect(watcher.ended).toBeUndefined();
     watcher.call.cancel();
     expect((await watcher.end).code).toBe(grpc.status.CANCELLED);
@@ -136,7 +146,7 @@ describe('Health/Watch through grpc-js', () => {
   it('sends SERVICE_UNKNOWN for an unknown service without ending the call, as health.proto asks', async () => {
     const watcher = watch(health, 'no.such.Service');
     expect(await watcher.received(1)).toEqual(['SERVICE_UNKNOWN']);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await answeredAfter(watcher);
     expect(watcher.ended).toBeUndefined();
     watcher.call.cancel();
     await watcher.end;

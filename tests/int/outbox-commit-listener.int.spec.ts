@@ -43,9 +43,12 @@ describe('OutboxCommitListener (LISTEN on its own connection)', () => {
   });
 
   it('stops while it retries an unreachable server', async () => {
-    const listener = new OutboxCommitListener({ connectionString: 'postgres://postgres@127.0.0.1:1/none', onCommit: () => undefined, logger });
+    const warnings: string[] = [];
+    const retrying = pino({ level: 'warn' }, { write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg) });
+    const listener = new OutboxCommitListener({ connectionString: 'postgres://postgres@127.0.0.1:1/none', onCommit: () => undefined, logger: retrying });
     listener.start();
-    await sleep(200);
+    // Stopped once it says it is retrying, not after a guess at how long a refused connect takes.
+    await expect.poll(() => warnings).toContain('outbox commit listener could not connect; retrying');
     expect(await stopWithin(listener, 5_000)).toBe('stopped');
   });
 });
