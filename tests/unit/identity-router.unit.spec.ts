@@ -3,7 +3,6 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OverloadedError, ServiceUnavailableError } from '../../src/application/application.errors.js';
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from '../../src/gen/google/rpc/error_details_pb.js';
-import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../src/gen/grpc/health/v1/health_pb.js';
 import { UserStatus } from '../../src/gen/identity/v1/identity_pb.js';
 import { inMemoryApi } from '../helpers/router-transport.js';
 
@@ -155,16 +154,5 @@ describe('IdentityService through the in-memory router', () => {
     const error = await rpcError(api.identity.registerUser(registration));
     expect(error.code).toBe(Code.ResourceExhausted);
     expect(api.users.all).toEqual([]);
-  });
-});
-
-describe('Health through the in-memory router', () => {
-  it('reports SERVING or NOT_SERVING from the readiness verdict', async () => {
-    const api = inMemoryApi();
-    await expect(api.health.check({ service: '' })).resolves.toMatchObject({ status: ServingStatus.SERVING });
-    api.readiness.ready = false;
-    await expect(api.health.check({ service: 'identity.v1.IdentityService' })).resolves.toMatchObject({ status: ServingStatus.NOT_SERVING });
-    const error = await rpcError(api.health.check({ service: 'no.such.Service' }));
-    expect(error.code).toBe(Code.NotFound);
   });
 });

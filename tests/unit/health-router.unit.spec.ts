@@ -1,0 +1,45 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+import { describe, expect, it } from 'vitest';
+import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../src/gen/grpc/health/v1/health_pb.js';
+import { inMemoryApi } from '../helpers/router-transport.js';
+
+const IDENTITY = 'identity.v1.IdentityService';
+
+describe('grpc.health.v1.Health through the in-memory router', () => {
+  it('Check answers SERVING or NOT_SERVING from the readiness verdict, NOT_FOUND for another service', async () => {
+    const api = inMemoryApi();
+    await expect(api.health.check({ service: '' })).resolves.toMatchObject({ status: ServingStatus.SERVING });
+    api.readiness.ready = false;
+    await expect(api.health.check({ service: IDENTITY })).resolves.toMatchObject({ status: ServingStatus.NOT_SERVING });
+    const error = await api.health.check({ service: 'no.such.Service' }).catch((e: unknown) => ConnectError.from(e));
+    expect(error).toMatchObject({ code: Code.NotFound });
+  });
+
+  it('Watch stays open and sends each change, then NOT_SERVING and its end when the server drains', async () => {
+    const api = inMemoryApi();
+    const stream = api.health.watch({ service: IDENTITY })[Symbol.asyncIterator]();
+    const next = async () => (await stream.next()).value?.status;
+    expect(await next()).toBe(ServingStatus.SERVING);
+    api.readiness.emit('change', false);
+    expect(await next()).toBe(ServingStatus.NOT_SERVING);
+    api.readiness.emit('change', true);
+    expect(await next()).toBe(ServingStatus.SERVING);
+    // Read on before draining, as a network writer does: the handler is waiting for a change.
+    const drained = next();
+    api.readiness.startDraining();
+    expect(await drained).toBe(ServingStatus.NOT_SERVING);
+    expect(await stream.next()).toMatchObject({ done: true });
+  });
+
+  it('Watch of an unknown service sends SERVICE_UNKNOWN and stays open through changes', async () => {
+    const api = inMemoryApi();
+    const abort = new AbortController();
+    const stream = api.health.watch({ service: 'no.such.Service' }, { signal: abort.signal })[Symbol.asyncIterator]();
+    expect((await stream.next()).value?.status).toBe(ServingStatus.SERVICE_UNKNOWN);
+    api.readiness.emit('change', false);
+    // Nothing new to say about an unknown service; the call ends only when the caller leaves.
+    const after = stream.next();
+    abort.abort();
+    await expect(after).rejects.toMatchObject({ code: Code.Canceled });
+  });
+});
