@@ -6,9 +6,9 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Off unless asked for (`npm run test:unit` passes --coverage): `npm test` runs every
-    // level and instrumenting it would only slow it down. The thresholds gate the inner
-    // layers, which the unit project alone must cover (issue 12): below them the run fails.
+    // Off unless asked for: `npm run test:unit` passes --coverage (and `npm test` runs it
+    // first); int and e2e run without it, as they do not count towards the gate. The
+    // thresholds gate the inner layers, which the unit project alone must cover (issue 12).
     coverage: {
       provider: 'v8',
       include: ['src/domain/**/*.ts', 'src/application/**/*.ts'],
