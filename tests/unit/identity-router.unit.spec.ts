@@ -64,6 +64,8 @@ describe('IdentityService through the in-memory router', () => {
       const error = await rpcError(api.identity.registerUser(registration));
       expect(error.code).toBe(Code.Unavailable);
       expect(api.users.all).toEqual([]);
+      // The metrics count the code the caller received, not what the handler threw.
+      expect(api.rpcMetrics.handled.at(-1)).toEqual({ method: 'identity.v1.IdentityService/RegisterUser', code: 'Unavailable' });
     });
   });
 
@@ -117,6 +119,7 @@ describe('IdentityService through the in-memory router', () => {
       expect(error.code).toBe(Code.Internal);
       expect(error.rawMessage).toBe('internal error');
       expect(error.details).toEqual([]);
+      expect(api.rpcMetrics.handled.at(-1)).toEqual({ method: 'identity.v1.IdentityService/Authenticate', code: 'Internal' });
     });
 
     it('a bad token: UNAUTHENTICATED, and why is not told', async () => {
