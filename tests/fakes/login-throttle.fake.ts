@@ -3,7 +3,7 @@ import type { AttemptKeys, LoginThrottle } from '../../src/application/ports/log
 import { TooManyAttemptsError } from '../../src/domain/identity/identity.errors.js';
 import { throttleDelaySeconds } from '../../src/domain/identity/login-throttle.policy.js';
 
-export interface FakeLoginThrottleOptions {
+interface FakeLoginThrottleOptions {
   readonly freeAttempts: number;
   readonly clientFreeAttempts: number;
   readonly windowSeconds: number;

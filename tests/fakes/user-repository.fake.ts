@@ -4,7 +4,7 @@ import type { User } from '../../src/domain/identity/user.entity.js';
 import type { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 
 /** A write as the unit of work replays it at commit. */
-export type UserWrite = { readonly kind: 'save'; readonly user: User } | { readonly kind: 'update'; readonly user: User; readonly readUpdatedAt: Date };
+type UserWrite = { readonly kind: 'save'; readonly user: User } | { readonly kind: 'update'; readonly user: User; readonly readUpdatedAt: Date };
 
 /**
  * Users in a Map, with the two rules of the real table: the email key is unique (as the

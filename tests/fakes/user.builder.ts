@@ -5,7 +5,7 @@ import { PersonName } from '../../src/domain/identity/value-objects/person-name.
 import { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 import { FakePasswordHasher } from './password-hasher.fake.js';
 
-export interface UserSpec {
+interface UserSpec {
   readonly email?: string;
   readonly password?: string;
   /** The cost the stored hash was made with (FakePasswordHasher's default is 12). */
