@@ -238,11 +238,12 @@ describe('Authenticate', () => {
       const deadline = new AbortController();
       const reason = new Error('deadline exceeded');
       const hash = fakes.hasher.hash.bind(fakes.hasher);
-      vi.spyOn(fakes.hasher, 'hash').mockImplementationOnce((password) => {
+      vi.spyOn(fakes.hasher, 'hash').mockImplementationOnce((password, signal) => {
         deadline.abort(reason);
-        return hash(password, deadline.signal);
+        return hash(password, signal); // stops waiting only if the use case passed its signal on
       });
       await expect(authenticate({ ...oldLogin, signal: deadline.signal })).rejects.toBe(reason);
+      expect(fakes.uow.commits + fakes.uow.rollbacks).toBe(0);
       expect((await fakes.users.findById(old.id))?.passwordHash.reveal()).toBe(old.passwordHash.reveal());
     });
   });

@@ -105,9 +105,10 @@ describe('RegisterUser', () => {
 
   it('stops before the transaction when the deadline passes while hashing', async () => {
     const deadline = new AbortController();
-    vi.spyOn(fakes.hasher, 'hash').mockImplementationOnce(() => {
+    const hash = fakes.hasher.hash.bind(fakes.hasher);
+    vi.spyOn(fakes.hasher, 'hash').mockImplementationOnce((password, signal) => {
       deadline.abort(new Error('deadline exceeded'));
-      return Promise.reject(deadline.signal.reason as Error);
+      return hash(password, signal); // the hasher stops waiting only if it was given the signal
     });
     await expect(fakes.useCases.registerUser.execute({ ...request, signal: deadline.signal })).rejects.toThrow('deadline exceeded');
     expect(fakes.uow.commits + fakes.uow.rollbacks).toBe(0);
