@@ -7,7 +7,7 @@ import { UserRegisteredSchema } from '../../src/gen/identity/v1/events_pb.js';
 import { connectClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { deleteStream, insertOutboxRows, readStream, streamInfo, waitForMessages, waitUntil, withNats } from '../helpers/nats.js';
-import { startTestService, testEnv, type TestService } from '../helpers/service.js';
+import { captureLogs, startTestService, testEnv, type TestService } from '../helpers/service.js';
 import { startServerProcess } from '../helpers/process.js';
 
 // Issue 4: the relay publishes every committed outbox row to JetStream, with the contract's headers.
@@ -112,14 +112,37 @@ describe('registrations reach the stream', () => {
 });
 
 describe('waking the relay', () => {
+  /**
+   * An instance whose relay polls once a minute, resolved once that relay sleeps with every
+   * start-up wake-up behind it: its first cycle, and the one the commit listener asks for when
+   * it starts listening. Both say so in debug lines; the first "idle" after "listening" means
+   * the relay is asleep and only a wake-up can make it publish within the minute.
+   */
+  async function sleepingRelay(own: TestDatabase) {
+    const local = { ...testEnv(own, { OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '60000', LOG_LEVEL: 'debug' }) };
+    streams.add(local['NATS_STREAM']!);
+    const logs = captureLogs();
+    const instance = await startTestService(local, { logDestination: logs.destination });
+    const said = () => logs.lines.map((line) => (JSON.parse(line) as { msg?: string }).msg);
+    const asleep = () => {
+      const listening = said().indexOf('outbox commit listener listening');
+      return listening >= 0 && said().indexOf('outbox relay idle', listening + 1) > listening;
+    };
+    try {
+      await waitUntil(async () => (await streamInfo(NATS_URL, local['NATS_STREAM']!)) !== undefined, 30_000, 'stream not provisioned');
+      await waitUntil(() => Promise.resolve(asleep()), 30_000, 'the relay never went to sleep after the listener woke it');
+    } catch (error) {
+      await instance[Symbol.asyncDispose]();
+      throw error;
+    }
+    return { instance, local };
+  }
+
   it('publishes a registration right after its commit, not at the next poll', async () => {
     await using own = await createTestDatabase();
-    const local = { ...testEnv(own, { OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '60000' }) };
-    streams.add(local['NATS_STREAM']!);
-    await using instance = await startTestService(local);
-    // Let the first cycle (at start) pass, so the relay sits in its 60 s poll.
-    await waitUntil(async () => (await streamInfo(NATS_URL, local['NATS_STREAM']!)) !== undefined, 30_000, 'stream not provisioned');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const sleeping = await sleepingRelay(own);
+    await using instance = sleeping.instance;
+    const { local } = sleeping;
     const started = Date.now();
     const { user } = await connectClient(instance.url).registerUser({ email: `wake.${Date.now()}@example.com`, password: PASSWORD, firstName: 'Wake', lastName: 'Up' });
     const [message] = await waitForMessages(NATS_URL, local['NATS_STREAM']!, 1, 30_000);
@@ -129,11 +152,9 @@ describe('waking the relay', () => {
 
   it('publishes rows another process committed right away too (NOTIFY on commit), not at the next poll', async () => {
     await using own = await createTestDatabase();
-    const local = { ...testEnv(own, { OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '60000' }) };
-    streams.add(local['NATS_STREAM']!);
-    await using _instance = await startTestService(local);
-    await waitUntil(async () => (await streamInfo(NATS_URL, local['NATS_STREAM']!)) !== undefined, 30_000, 'stream not provisioned');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const sleeping = await sleepingRelay(own);
+    await using _instance = sleeping.instance;
+    const { local } = sleeping;
     // Written on another connection, as another replica or writer would: no in-process wake-up.
     const [eventId] = await insertOutboxRows(own.knex, 1);
     const [message] = await waitForMessages(NATS_URL, local['NATS_STREAM']!, 1, 30_000);

@@ -25,7 +25,12 @@ export class OutboxCommitListener {
       applicationName: 'identity-outbox-listener',
       name: 'outbox commit listener',
       // Commits made while we were not listening are found now rather than at the next poll.
-      onListening: options.onCommit,
+      // The debug line comes after that wake-up: from then on a commit elsewhere reaches the
+      // relay by NOTIFY alone (tests wait for it).
+      onListening: () => {
+        options.onCommit();
+        options.logger.debug('outbox commit listener listening');
+      },
       onNotification: options.onCommit,
       logger: options.logger,
     });

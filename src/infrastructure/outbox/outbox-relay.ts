@@ -163,6 +163,8 @@ export class OutboxRelay {
     }
     const controller = new AbortController();
     this.wakeUp = () => controller.abort();
+    // Once per cycle, not per event: says the relay now waits for a wake-up or its next poll.
+    this.deps.logger.debug({ ms }, 'outbox relay idle');
     await sleep(ms, undefined, { signal: controller.signal }).catch(() => undefined);
     this.wakeUp = undefined;
     this.woken = false;
