@@ -165,12 +165,13 @@ describe('KnexUnitOfWork', () => {
     const uow = new KnexUnitOfWork(db.knex, { eventSource: 'test' });
     const address = uniqueEmail('timeout');
     const { user, event } = register(address);
+    const deadline = AbortSignal.timeout(50);
     const error = await uow
       .run(async (scope) => {
         await scope.users.save(user);
         await scope.outbox.add(event);
-        await sleep(300);
-      }, AbortSignal.timeout(50))
+        await aborted(deadline); // still working when the timeout fires
+      }, deadline)
       .catch((e: unknown) => e);
     expect((error as Error).name).toBe('TimeoutError');
     expect(await usersWithEmail(address)).toEqual([]);
