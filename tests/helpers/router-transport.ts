@@ -20,7 +20,9 @@ export function inMemoryApi(options: { requestTimeoutMs?: number } = {}) {
   const readiness = new FakeReadiness();
   const rpcMetrics = new FakeRpcMetrics();
   const interceptors = [observeInterceptor(pino({ level: 'silent' }), rpcMetrics), errorMappingInterceptor, deadlineInterceptor(options.requestTimeoutMs ?? 30_000)];
-  const transport = createRouterTransport(routes({ useCases: fakes.useCases, readiness }), { router: { interceptors } });
+  // ext_authz Check is mounted too (its own tests are in ext-authz.unit.spec.ts): a loaded key, no counting.
+  const extAuthz = { keys: { ready: true }, metrics: { checked: () => undefined, refused: () => undefined }, realm: 'identity-service', stripAuthorization: false };
+  const transport = createRouterTransport(routes({ useCases: fakes.useCases, readiness, extAuthz }), { router: { interceptors } });
   const identity: Client<typeof IdentityService> = createClient(IdentityService, transport);
   const health: Client<typeof Health> = createClient(Health, transport);
   return { ...fakes, readiness, rpcMetrics, identity, health };

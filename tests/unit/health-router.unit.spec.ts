@@ -9,7 +9,7 @@ describe('grpc.health.v1.Health through the in-memory router', () => {
   it('Check answers SERVING or NOT_SERVING from the readiness verdict, NOT_FOUND for another service', async () => {
     const api = inMemoryApi();
     await expect(api.health.check({ service: '' })).resolves.toMatchObject({ status: ServingStatus.SERVING });
-    api.readiness.ready = false;
+    api.readiness.set(false);
     await expect(api.health.check({ service: IDENTITY })).resolves.toMatchObject({ status: ServingStatus.NOT_SERVING });
     const error = await api.health.check({ service: 'no.such.Service' }).catch((e: unknown) => ConnectError.from(e));
     expect(error).toMatchObject({ code: Code.NotFound });
@@ -20,9 +20,9 @@ describe('grpc.health.v1.Health through the in-memory router', () => {
     const stream = api.health.watch({ service: IDENTITY })[Symbol.asyncIterator]();
     const next = async () => (await stream.next()).value?.status;
     expect(await next()).toBe(ServingStatus.SERVING);
-    api.readiness.emit('change', false);
+    api.readiness.set(false);
     expect(await next()).toBe(ServingStatus.NOT_SERVING);
-    api.readiness.emit('change', true);
+    api.readiness.set(true);
     expect(await next()).toBe(ServingStatus.SERVING);
     // Read on before draining, as a network writer does: the handler is waiting for a change.
     const drained = next();
@@ -36,7 +36,7 @@ describe('grpc.health.v1.Health through the in-memory router', () => {
     const abort = new AbortController();
     const stream = api.health.watch({ service: 'no.such.Service' }, { signal: abort.signal })[Symbol.asyncIterator]();
     expect((await stream.next()).value?.status).toBe(ServingStatus.SERVICE_UNKNOWN);
-    api.readiness.emit('change', false);
+    api.readiness.set(false);
     // Nothing new to say about an unknown service; the call ends only when the caller leaves.
     const after = stream.next();
     abort.abort();
