@@ -15,14 +15,14 @@ import { wireFakes } from '../fakes/wiring.js';
  * lists in step), over use cases wired to fakes and served in memory: a generated client sees
  * codes and error details exactly as over the wire, with no socket, database or bcrypt.
  */
-export function inMemoryApi(options: { requestTimeoutMs?: number } = {}) {
+export function inMemoryApi(options: { requestTimeoutMs?: number; healthWatchLifetimeMs?: number; maxHealthWatchers?: number } = {}) {
   const fakes = wireFakes();
-  const readiness = new FakeReadiness();
+  const readiness = new FakeReadiness(options.maxHealthWatchers);
   const rpcMetrics = new FakeRpcMetrics();
   const interceptors = [observeInterceptor(pino({ level: 'silent' }), rpcMetrics), errorMappingInterceptor, deadlineInterceptor(options.requestTimeoutMs ?? 30_000)];
   // ext_authz Check is mounted too (its own tests are in ext-authz.unit.spec.ts): a loaded key, no counting.
   const extAuthz = { keys: { ready: true }, metrics: { checked: () => undefined, refused: () => undefined }, realm: 'identity-service', stripAuthorization: false };
-  const transport = createRouterTransport(routes({ useCases: fakes.useCases, readiness, extAuthz }), { router: { interceptors } });
+  const transport = createRouterTransport(routes({ useCases: fakes.useCases, readiness, extAuthz, healthWatchLifetimeMs: options.healthWatchLifetimeMs ?? 120_000 }), { router: { interceptors } });
   const identity: Client<typeof IdentityService> = createClient(IdentityService, transport);
   const health: Client<typeof Health> = createClient(Health, transport);
   return { ...fakes, readiness, rpcMetrics, identity, health };

@@ -24,11 +24,11 @@ describe('grpc.health.v1.Health through the in-memory router', () => {
     expect(await next()).toBe(ServingStatus.NOT_SERVING);
     api.readiness.set(true);
     expect(await next()).toBe(ServingStatus.SERVING);
-    // Read on before draining, as a network writer does: the handler is waiting for a change.
-    const drained = next();
+    // Drained while the handler still waits for its last answer to be read: NOT_SERVING all the same.
     api.readiness.startDraining();
-    expect(await drained).toBe(ServingStatus.NOT_SERVING);
+    expect(await next()).toBe(ServingStatus.NOT_SERVING);
     expect(await stream.next()).toMatchObject({ done: true });
+    expect(api.readiness.subscribers).toBe(0);
   });
 
   it('Watch of an unknown service sends SERVICE_UNKNOWN and stays open through changes', async () => {
@@ -41,5 +41,33 @@ describe('grpc.health.v1.Health through the in-memory router', () => {
     const after = stream.next();
     abort.abort();
     await expect(after).rejects.toMatchObject({ code: Code.Canceled });
+  });
+
+  it('Watch ends with OK when its lifetime is over, and gives its subscription back', async () => {
+    const api = inMemoryApi({ healthWatchLifetimeMs: 20 });
+    const statuses: ServingStatus[] = [];
+    for await (const { status } of api.health.watch({ service: IDENTITY })) statuses.push(status);
+    expect(statuses).toEqual([ServingStatus.SERVING]);
+    expect(api.readiness.subscribers).toBe(0);
+  });
+
+  it('Watch past the cap on watchers is RESOURCE_EXHAUSTED; a freed place can be taken again', async () => {
+    const api = inMemoryApi({ maxHealthWatchers: 1 });
+    const watch = (signal?: AbortSignal) => api.health.watch({ service: IDENTITY }, { signal })[Symbol.asyncIterator]();
+    const leave = new AbortController();
+    const first = watch(leave.signal);
+    expect((await first.next()).value?.status).toBe(ServingStatus.SERVING);
+    const refused = await watch()
+      .next()
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(refused).toMatchObject({ code: Code.ResourceExhausted });
+    const ended = first.next().catch(() => undefined);
+    leave.abort();
+    await ended;
+    await expect.poll(() => api.readiness.subscribers).toBe(0);
+    const leaveAgain = new AbortController();
+    const again = watch(leaveAgain.signal);
+    expect((await again.next()).value?.status).toBe(ServingStatus.SERVING);
+    leaveAgain.abort();
   });
 });
