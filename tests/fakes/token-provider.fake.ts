@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../src/application/ports/clock.port.js';
 import type { IssuedToken, TokenProvider, VerifiedToken } from '../../src/application/ports/token-provider.port.js';
 import { InvalidTokenError, TokenFailureReason } from '../../src/domain/identity/identity.errors.js';
+import type { SessionId } from '../../src/domain/identity/value-objects/session-id.value-object.js';
 import type { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 
 /**
@@ -17,12 +18,12 @@ export class FakeTokenProvider implements TokenProvider {
     private readonly ttlSeconds = 3600,
   ) {}
 
-  issue(userId: UserId): Promise<IssuedToken> {
+  issue(userId: UserId, sessionId?: SessionId): Promise<IssuedToken> {
     const tokenId = randomUUID();
     const issuedAt = this.clock.now();
     const expiresAt = new Date(issuedAt.getTime() + this.ttlSeconds * 1000);
     const token = `fake.${tokenId}`;
-    this.issued.set(token, { userId: userId.value, tokenId, issuedAt, expiresAt });
+    this.issued.set(token, { userId: userId.value, tokenId, issuedAt, expiresAt, ...(sessionId && { sessionId: sessionId.value }) });
     return Promise.resolve({ token, tokenId, issuedAt, expiresAt });
   }
 

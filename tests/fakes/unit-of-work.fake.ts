@@ -1,5 +1,6 @@
 import type { TransactionScope, UnitOfWork } from '../../src/application/ports/unit-of-work.port.js';
 import { FakeOutbox } from './outbox.fake.js';
+import type { FakeSessionRepository } from './session-repository.fake.js';
 import type { FakeUserRepository } from './user-repository.fake.js';
 
 /**
@@ -15,15 +16,17 @@ export class FakeUnitOfWork implements UnitOfWork {
   constructor(
     private readonly users: FakeUserRepository,
     private readonly outbox: FakeOutbox,
+    private readonly sessions: FakeSessionRepository,
   ) {}
 
   async run<T>(work: (scope: TransactionScope) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const scope = { users: this.users.snapshot(), outbox: new FakeOutbox() };
+    const scope = { users: this.users.snapshot(), outbox: new FakeOutbox(), sessions: this.sessions.snapshot() };
     try {
       const result = await work(scope);
       // As KnexUnitOfWork: a deadline that passed during the work rolls it back.
       signal?.throwIfAborted();
       this.users.applyAll(scope.users.journal);
+      this.sessions.applyAll(scope.sessions.journal);
       this.outbox.events.push(...scope.outbox.events);
       this.commits++;
       return result;

@@ -41,6 +41,15 @@ export class FakeUserRepository implements UserRepository {
     return Promise.resolve(this.rows.get(id.value));
   }
 
+  findByIds(ids: readonly UserId[]): Promise<User[]> {
+    return Promise.resolve(ids.flatMap((id) => this.rows.get(id.value) ?? []));
+  }
+
+  /** No other transaction runs inside one test step, so the share lock has nothing to hold off. */
+  findByIdForShare(id: UserId): Promise<User | undefined> {
+    return this.findById(id);
+  }
+
   findByEmail(emailKey: string): Promise<User | undefined> {
     return Promise.resolve(this.all.find((user) => user.email.key === emailKey));
   }

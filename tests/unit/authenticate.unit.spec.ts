@@ -35,9 +35,11 @@ describe('Authenticate', () => {
 
   describe('the right password', () => {
     it('issues a token for the user, found by the email in any case', async () => {
-      const { user, token } = await authenticate();
+      const { user, token, session } = await authenticate();
       expect(user.id.value).toBe(ann.id.value);
-      expect((await fakes.tokens.verify(token.token)).userId).toBe(ann.id.value);
+      expect(await fakes.tokens.verify(token.token)).toMatchObject({ userId: ann.id.value, sessionId: session.id.value });
+      // The session is committed with the login, for the user, from the caller's address.
+      expect(fakes.sessions.all.map((s) => [s.id.value, s.userId.value, s.clientAddress])).toEqual([[session.id.value, ann.id.value, CLIENT]]);
       expect(token.expiresAt.getTime()).toBeGreaterThan(fakes.clock.now().getTime());
     });
 
@@ -213,15 +215,16 @@ describe('Authenticate', () => {
       expect(fakes.audit.entries.at(-1)?.outcome).toBe('success');
     });
 
-    it('a change made meanwhile (a disable) is not overwritten by the upgrade', async () => {
+    it('a change made meanwhile (a disable) is not overwritten by the upgrade, and no session opens', async () => {
       const disabled = changedBySomeoneElse(old, UserStatus.Disabled, new Date('2025-07-01T00:00:00Z'));
       const hash = fakes.hasher.hash.bind(fakes.hasher);
       vi.spyOn(fakes.hasher, 'hash').mockImplementationOnce(async (password, signal) => {
         await fakes.users.update(disabled, old.updatedAt); // an administrator, while bcrypt runs
         return hash(password, signal);
       });
-      const { user } = await authenticate(oldLogin);
-      expect(user.passwordHash.reveal()).toBe(old.passwordHash.reveal());
+      // The session is opened over the user as it now is: disabled, so no login either.
+      await expect(authenticate(oldLogin)).rejects.toBeInstanceOf(InvalidCredentialsError);
+      expect(fakes.sessions.all).toEqual([]);
       const stored = await fakes.users.findById(old.id);
       expect(stored?.status).toBe(UserStatus.Disabled);
       expect(stored?.passwordHash.reveal()).toBe(old.passwordHash.reveal());

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UserAlreadyExistsError } from '../../src/domain/identity/identity.errors.js';
 import { UserStatus } from '../../src/domain/identity/user-status.js';
 import { FakeOutbox } from '../fakes/outbox.fake.js';
+import { FakeSessionRepository } from '../fakes/session-repository.fake.js';
 import { FakeUnitOfWork } from '../fakes/unit-of-work.fake.js';
 import { aUser, changedBySomeoneElse } from '../fakes/user.builder.js';
 import { FakeUserRepository } from '../fakes/user-repository.fake.js';
@@ -44,7 +45,7 @@ describe('FakeUnitOfWork', () => {
   const setup = () => {
     const users = new FakeUserRepository();
     const outbox = new FakeOutbox();
-    return { users, outbox, uow: new FakeUnitOfWork(users, outbox) };
+    return { users, outbox, uow: new FakeUnitOfWork(users, outbox, new FakeSessionRepository()) };
   };
 
   it('shows the writes to the stores only once the work resolves', async () => {
