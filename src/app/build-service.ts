@@ -89,6 +89,14 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
   const keys = keyRing(config, db, logger, clock);
   await keys.start();
   stack.defer(() => keys.stop());
+  metrics.setSigningKeySource({
+    activeAgeSeconds: () => {
+      const now = clock.now();
+      const key = keys.signingKey(now);
+      return key && (now.getTime() - key.activatesAt.getTime()) / 1000;
+    },
+    rotationPeriodSeconds: config.KEY_ROTATION_DAYS * 86_400,
+  });
   const bcrypt = await BcryptHasher.start({ cost: config.BCRYPT_COST, workers: config.HASH_WORKERS, queueMax: config.HASH_QUEUE_MAX, metrics });
   stack.defer(() => bcrypt.close());
   const hasher = overrides.wrapHasher?.(bcrypt) ?? bcrypt;

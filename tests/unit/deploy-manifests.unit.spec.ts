@@ -18,6 +18,7 @@ const DEPLOY = path.join(ROOT, 'deploy');
 /** The contract's default for MANAGEMENT_PORT, until the schema has the variable. */
 const CONTRACT_MANAGEMENT_PORT = 50_052;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are loosely typed YAML
 type Doc = Record<string, any>;
 
 function yamlFiles(dir: string): string[] {

@@ -19,6 +19,14 @@ export interface PoolGaugeSource {
   waiting(): number;
 }
 
+/** The signing key in use, read when scraped. */
+interface SigningKeyGaugeSource {
+  /** Seconds since the key that signs now started signing; undefined while none does. */
+  activeAgeSeconds(): number | undefined;
+  /** KEY_ROTATION_DAYS in seconds; 0 when keys rotate only by `identity keys rotate`. */
+  readonly rotationPeriodSeconds: number;
+}
+
 export function createMetrics() {
   const registry = new Registry();
   // The outbox gauges read the table when scraped; the source is set once the database is open.
@@ -36,6 +44,7 @@ export function createMetrics() {
   };
   let poolSource: PoolGaugeSource | undefined;
   let revocationSource: (() => { sessions: number; users: number }) | undefined;
+  let signingKeySource: SigningKeyGaugeSource | undefined;
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   /** A gauge read from the one outbox stats query when scraped. */
@@ -60,6 +69,9 @@ export function createMetrics() {
     },
     setRevocationSource(source: () => { sessions: number; users: number }): void {
       revocationSource = source;
+    },
+    setSigningKeySource(source: SigningKeyGaugeSource): void {
+      signingKeySource = source;
     },
     dbPoolInUse: new Gauge({
       name: 'db_pool_connections_in_use',
@@ -195,6 +207,24 @@ export function createMetrics() {
         const size = revocationSource();
         this.set({ kind: 'session' }, size.sessions);
         this.set({ kind: 'user' }, size.users);
+      },
+    }),
+    // For the "rotation overdue" alert: the age of the signing key against the rotation period.
+    signingKeyActiveAge: new Gauge({
+      name: 'signing_key_active_age_seconds',
+      help: 'Time since the signing key in use started signing.',
+      registers,
+      collect() {
+        const age = signingKeySource?.activeAgeSeconds();
+        if (age !== undefined) this.set(age);
+      },
+    }),
+    signingKeyRotationPeriod: new Gauge({
+      name: 'signing_key_rotation_period_seconds',
+      help: 'KEY_ROTATION_DAYS in seconds; 0 when keys rotate only by `identity keys rotate`.',
+      registers,
+      collect() {
+        if (signingKeySource !== undefined) this.set(signingKeySource.rotationPeriodSeconds);
       },
     }),
     outboxCommitToAckSeconds: new Histogram({
