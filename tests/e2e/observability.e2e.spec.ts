@@ -225,9 +225,16 @@ describe('deploy/observability/grafana-dashboard.json', () => {
     expect(await labelsOf('Relay publishes and errors', 'kind')).toContain('event');
   });
 
-  it('the signing key panel shows the configured rotation period', async () => {
-    const target = targets.find((t) => t.expr.includes('signing_key_rotation_period_seconds'))!;
-    const [sample] = (await query(target.expr)).data!.result;
-    expect(Number(sample!.value[1])).toBe(30 * 86_400);
+  it('the signing key panel shows the configured rotation period and the age of the key the service just made', async () => {
+    const value = async (metric: string) => {
+      const target = targets.find((t) => t.expr.includes(metric))!;
+      const [sample, ...others] = (await query(target.expr)).data!.result;
+      expect(others).toEqual([]);
+      return Number(sample!.value[1]);
+    };
+    expect(await value('signing_key_rotation_period_seconds')).toBe(30 * 86_400);
+    const age = await value('signing_key_active_age_seconds');
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(300);
   });
 });
