@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { GrpcIdentityClient, grpcError } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { EnvoyAuthzClient } from '../helpers/envoy.js';
 import { deleteStream, insertOutboxRows } from '../helpers/nats.js';
 import { startTestService, testEnv, type TestService } from '../helpers/service.js';
 
@@ -143,6 +144,14 @@ async function driveLoad(): Promise<void> {
   expect((await grpcError(client.authenticate({ email: emails[1], password: 'wrong password!' }))).code).toBe(16); // UNAUTHENTICATED
   for (let i = 0; i < 50; i++) await client.verifyToken({ token });
   for (let i = 0; i < 5; i++) expect((await grpcError(client.verifyToken({ token: 'not-a-jwt' }))).code).toBe(16);
+  // A sidecar's ext_authz Checks: one allowed, one without a token (denied, reason "missing").
+  const envoy = new EnvoyAuthzClient(service.url);
+  try {
+    expect((await envoy.checkAuthorization(`Bearer ${token}`)).status?.code).toBe(0);
+    expect((await envoy.checkAuthorization(undefined)).status?.code).toBe(16);
+  } finally {
+    envoy.close();
+  }
   await insertOutboxRows(db.knex, 1, { eventType: 'identity.v1.NoSuchEvent' });
 }
 
@@ -190,6 +199,7 @@ describe('deploy/observability/grafana-dashboard.json', () => {
       'grpc_server_handling_seconds_bucket',
       'bcrypt_queue_depth',
       'token_verify_failures_total',
+      'ext_authz_checks_total',
       'outbox_oldest_pending_age_seconds',
       'outbox_dead',
       'outbox_dead_letters_total',
@@ -219,9 +229,14 @@ describe('deploy/observability/grafana-dashboard.json', () => {
       const target = targets.find((t) => t.panel === panel && t.expr.includes(label))!;
       return new Set((await query(target.expr)).data!.result.map((s) => s.metric[label]));
     };
-    await expect.poll(() => labelsOf('Requests by method', 'grpc_method'), { timeout: 20_000, interval: 500 }).toEqual(new Set(['RegisterUser', 'Authenticate', 'VerifyToken']));
+    await expect.poll(() => labelsOf('Requests by method', 'grpc_method'), { timeout: 20_000, interval: 500 }).toEqual(new Set(['RegisterUser', 'Authenticate', 'VerifyToken', 'Check']));
     expect(await labelsOf('Non-OK responses by method and code', 'grpc_code')).toEqual(new Set(['AlreadyExists', 'InvalidArgument', 'Unauthenticated']));
-    expect(await labelsOf('VerifyToken failures by reason', 'reason')).toEqual(new Set(['malformed']));
+    expect(await labelsOf('Token failures by reason', 'reason')).toEqual(new Set(['malformed', 'missing']));
+    // The counter starts every result at zero, so "unavailable" is there too, at rate 0.
+    const checks = targets.find((t) => t.panel === 'ext_authz Check answers by result')!;
+    const byResult = new Map((await query(checks.expr)).data!.result.map((s) => [s.metric['result'], Number(s.value[1])]));
+    expect([...byResult.keys()]).toEqual(expect.arrayContaining(['allowed', 'denied']));
+    expect(byResult.get('unavailable') ?? 0).toBe(0);
     expect(await labelsOf('Relay publishes and errors', 'kind')).toContain('event');
   });
 
