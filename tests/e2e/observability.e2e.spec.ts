@@ -183,6 +183,16 @@ describe('deploy/observability/alerts.yaml', () => {
     expect(result.status).toBe('success');
   });
 
+  /** Series from outside the service: kube-state-metrics in the cluster. */
+  const external = new Set(['kube_pod_status_ready']);
+  const selected = rules.flatMap((r) => [...r.expr.matchAll(/([a-zA-Z_:][\w:]*)\{/g)].map((m) => [r.alert!, m[1]!] as const)).filter(([, name]) => !external.has(name));
+
+  it.each(selected)('%s reads %s, a series the service exports under the job the rules name', async (_alert, name) => {
+    await expect
+      .poll(async () => (await query(`count({__name__="${name}", job="${JOB}"})`)).data?.result.length ?? 0, { timeout: 20_000, interval: 500 })
+      .toBe(1);
+  });
+
   it('the dead-letter alert sees the event that failed for good, and only that one', async () => {
     const deadLetters = rules.find((r) => r.alert === 'IdentityOutboxDeadLetters')!.expr;
     await expect
