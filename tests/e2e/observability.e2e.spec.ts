@@ -52,8 +52,8 @@ const rules = (parse(await readFile(RULES, 'utf8')) as { groups: { rules: { aler
 
 /**
  * A panel's query as Grafana sends it with "All" selected: template variables become their
- * allValue, and $__rate_interval four scrape intervals (Grafana's floor), here 4 s at a 1 s scrape...
- * widened to 30 s so that a short load still has samples in every window.
+ * allValue, and $__rate_interval 30 s (Grafana sends at least four scrape intervals, 4 s here;
+ * 30 s keeps the whole short load inside every window).
  */
 function asGrafanaSends(expr: string): string {
   let query = expr.replaceAll('$__rate_interval', '30s');
