@@ -138,7 +138,8 @@ describe('environment variables', () => {
 
   it('HASH_WORKERS leaves a core of the CPU request to the event loop', () => {
     const config = loadConfig(environmentOf(deployment));
-    const cpu = Number(container['resources']['requests']['cpu']);
+    const request = String(container['resources']['requests']['cpu']);
+    const cpu = request.endsWith('m') ? Number(request.slice(0, -1)) / 1000 : Number(request);
     expect(config.HASH_WORKERS + 1).toBeLessThanOrEqual(cpu);
   });
 });
