@@ -7,6 +7,7 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +27,7 @@ const DASHBOARD = path.join(OBSERVABILITY, 'grafana-dashboard.json');
 /** The scrape job's name the alert rules expect (deploy/README.md). */
 const JOB = 'identity';
 const PASSWORD = 'correct horse battery';
+const MAX_CONNECTIONS = 3;
 const INSTALL_HINT = 'prometheus/promtool not found: apt-get install -y --no-install-recommends prometheus (Debian; .ci/run does it)';
 
 const run = promisify(execFile);
@@ -89,7 +91,8 @@ beforeAll(async () => {
   if (!installed('prometheus') || !installed('promtool')) throw new Error(INSTALL_HINT);
   db = await createTestDatabase();
   // The relay on, with a single attempt per event so that a poison event is dead-lettered at once.
-  const env = testEnv(db, { OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '50', OUTBOX_MAX_ATTEMPTS: '1', KEY_ROTATION_DAYS: '30' });
+  // MAX_CONNECTIONS small enough for the load to go past it once.
+  const env = testEnv(db, { OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '50', OUTBOX_MAX_ATTEMPTS: '1', KEY_ROTATION_DAYS: '30', MAX_CONNECTIONS: String(MAX_CONNECTIONS) });
   stream = env['NATS_STREAM']!;
   service = await startTestService(env);
   client = new GrpcIdentityClient(service.url);
@@ -153,6 +156,18 @@ async function driveLoad(): Promise<void> {
     envoy.close();
   }
   await insertOutboxRows(db.knex, 1, { eventType: 'identity.v1.NoSuchEvent' });
+  await connectPastTheLimit();
+}
+
+/** Beside the client's connection, as many more as MAX_CONNECTIONS allows and one more, which the server drops. */
+async function connectPastTheLimit(): Promise<void> {
+  const sockets = Array.from({ length: MAX_CONNECTIONS }, () => net.connect(service.apiPort, '127.0.0.1'));
+  try {
+    const closed = sockets.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())));
+    await Promise.any(closed);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+  }
 }
 
 describe('deploy/observability/alerts.yaml', () => {
@@ -247,6 +262,7 @@ describe('deploy/observability/grafana-dashboard.json', () => {
     const byResult = new Map((await query(checks.expr)).data!.result.map((s) => [s.metric['result'], Number(s.value[1])]));
     expect([...byResult.keys()]).toEqual(expect.arrayContaining(['allowed', 'denied']));
     expect(byResult.get('unavailable') ?? 0).toBe(0);
+    expect(await labelsOf('API connections and streams refused at the limits', 'kind')).toContain('connection');
     expect(await labelsOf('Relay publishes and errors', 'kind')).toContain('event');
   });
 
