@@ -284,10 +284,12 @@ describe('Istio', () => {
 describe('NATS (values for the official chart)', () => {
   const [values] = parseFile(path.join(DEPLOY, 'nats/values.yaml'));
 
-  it('is a 3-node JetStream cluster with file storage, and NATS_URL lists its three nodes', () => {
+  it('is a 3-node JetStream cluster with file storage, the stream is replicated on all three, and NATS_URL lists them', () => {
     expect(values!['config']['cluster']).toMatchObject({ enabled: true, replicas: 3 });
     expect(values!['config']['jetstream']).toMatchObject({ enabled: true, fileStore: { enabled: true } });
-    const servers = loadConfig(environmentOf(deployment)).NATS_URL.split(',');
+    const config = loadConfig(environmentOf(deployment));
+    expect(config.NATS_STREAM_REPLICAS).toBe(values!['config']['cluster']['replicas']);
+    const servers = config.NATS_URL.split(',');
     expect(servers.map((s) => new URL(s).hostname.split('.').slice(0, 2).join('.'))).toEqual(['nats-0.nats-headless', 'nats-1.nats-headless', 'nats-2.nats-headless']);
   });
 });
