@@ -22,6 +22,11 @@ export default defineConfig({
         test: { name: 'int', include: ['tests/int/**/*.int.spec.ts'], globalSetup: ['tests/helpers/global-setup.ts'] },
       },
       {
+        // The subscriber kit and its example, against the real stream (and their pure parts).
+        extends: true,
+        test: { name: 'events', include: ['packages/*/tests/**/*.spec.ts', 'examples/*/tests/**/*.spec.ts'], globalSetup: ['tests/helpers/global-setup.ts'] },
+      },
+      {
         extends: true,
         test: { name: 'e2e', include: ['tests/e2e/**/*.e2e.spec.ts'], globalSetup: ['tests/helpers/global-setup.ts'] },
       },

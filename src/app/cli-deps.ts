@@ -1,5 +1,7 @@
 import { describeConfig, type Config } from '../infrastructure/config/load-config.js';
+import { natsServers } from '../infrastructure/config/nats-servers.js';
 import { knexSchemaMigrations } from '../infrastructure/db/knex-schema-migrations.js';
+import { NatsEventTail } from '../infrastructure/nats/nats-event-tail.js';
 import { createMetrics } from '../infrastructure/observability/metrics.js';
 import { OutboxAdministration } from '../infrastructure/outbox/outbox-operations.js';
 import { OutboxStore } from '../infrastructure/outbox/outbox.store.js';
@@ -38,6 +40,10 @@ export function cliDeps(config: Config): CliDeps {
         },
         { usesKeys: true },
       ),
+    events: async (work) => {
+      await using tail = await NatsEventTail.open(natsServers(config.NATS_URL), config.NATS_STREAM, config.NATS_SUBJECT_PREFIX);
+      return work(tail);
+    },
     describeConfig: () => describeConfig(config),
   };
 }

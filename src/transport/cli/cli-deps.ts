@@ -1,3 +1,4 @@
+import type { EventTail } from '../../application/ports/event-tail.port.js';
 import type { OutboxOperations } from '../../application/ports/outbox-operations.port.js';
 import type { SchemaMigrations } from '../../application/ports/schema-migrations.port.js';
 import type { SigningKeyOperations } from '../../application/ports/signing-key-operations.port.js';
@@ -13,6 +14,8 @@ export interface CliDeps {
   readonly migrations: Scoped<SchemaMigrations>;
   readonly outbox: Scoped<OutboxOperations>;
   readonly keys: Scoped<SigningKeyOperations>;
+  /** The event stream, over a NATS connection of its own (no database). */
+  readonly events: Scoped<EventTail>;
   /** The effective configuration, secrets masked. */
   describeConfig(): Record<string, unknown>;
 }

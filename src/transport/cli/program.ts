@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import type { CliDeps, Done } from './cli-deps.js';
 import { configCommand } from './commands/config.command.js';
+import { eventsTailCommand } from './commands/events-tail.command.js';
 import { keysListCommand } from './commands/keys-list.command.js';
 import { keysRotateCommand } from './commands/keys-rotate.command.js';
 import { migrateCommand } from './commands/migrate.command.js';
@@ -38,6 +39,10 @@ export function buildProgram(depsFor: () => CliDeps, done: Done): Command {
     .description('manage token signing keys')
     .addCommand(keysListCommand(deps, done))
     .addCommand(keysRotateCommand(deps, done));
+  program
+    .command('events')
+    .description('read the event stream')
+    .addCommand(eventsTailCommand(deps, done));
   program.addCommand(configCommand(deps, done));
   inheritSettings(program);
   return program;
