@@ -42,7 +42,8 @@ export function cliDeps(config: Config): CliDeps {
       ),
     events: async (work) => {
       await using tail = await NatsEventTail.open(natsServers(config.NATS_URL), config.NATS_STREAM, config.NATS_SUBJECT_PREFIX);
-      return work(tail);
+      // Awaited here, so the connection stays open until the work is done.
+      return await work(tail);
     },
     describeConfig: () => describeConfig(config),
   };

@@ -20,8 +20,14 @@ export interface TailedEvent {
   readonly undecoded?: { readonly reason: string; readonly payloadBase64: string };
 }
 
+/** What the tail reports: once that it reads the stream, then each event in stream order. */
+export interface TailListener {
+  ready(): void;
+  event(event: TailedEvent): void;
+}
+
 /** Reads the event stream (`identity events tail`). */
 export interface EventTail {
-  /** Calls `onEvent` for each event in stream order until `signal` aborts; resolves then. */
-  follow(request: TailRequest, onEvent: (event: TailedEvent) => void, signal: AbortSignal): Promise<void>;
+  /** Reports events until `signal` aborts; resolves then. */
+  follow(request: TailRequest, listener: TailListener, signal: AbortSignal): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { EventTail, TailRequest, TailedEvent } from '../../application/ports/event-tail.port.js';
+import type { EventTail, TailListener, TailRequest } from '../../application/ports/event-tail.port.js';
 import { eventAsJson } from './event-json.js';
 
 function startAt(request: TailRequest): Partial<OrderedConsumerOptions> {
@@ -26,14 +26,15 @@ export class NatsEventTail implements EventTail, AsyncDisposable {
     return new NatsEventTail(nc, stream, `${subjectPrefix}.>`);
   }
 
-  async follow(request: TailRequest, onEvent: (event: TailedEvent) => void, signal: AbortSignal): Promise<void> {
+  async follow(request: TailRequest, listener: TailListener, signal: AbortSignal): Promise<void> {
     const consumer = await jetstream(this.nc).consumers.get(this.stream, { filter_subjects: request.subject ?? this.allSubjects, ...startAt(request) });
     const messages = await consumer.consume();
     const stop = () => void messages.close();
     if (signal.aborted) stop();
     signal.addEventListener('abort', stop, { once: true });
+    listener.ready();
     try {
-      for await (const message of messages) onEvent(eventAsJson(message));
+      for await (const message of messages) listener.event(eventAsJson(message));
     } finally {
       signal.removeEventListener('abort', stop);
     }

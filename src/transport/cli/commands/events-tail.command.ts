@@ -17,6 +17,13 @@ function streamSequence(value: string): number {
   return sequence;
 }
 
+function describe(request: TailRequest): string {
+  const subject = request.subject ?? 'every subject';
+  if (request.fromSequence !== undefined) return `${subject} from stream sequence ${request.fromSequence}`;
+  if (request.since !== undefined) return `${subject} since ${request.since.toISOString()}`;
+  return `${subject}, new events only`;
+}
+
 interface TailOptions {
   readonly subject?: string;
   readonly since?: Date;
@@ -41,7 +48,15 @@ export const eventsTailCommand = (deps: () => CliDeps, done: Done) =>
       try {
         done(
           await deps().events(async (events) => {
-            await events.follow(request, (event) => process.stdout.write(`${JSON.stringify(event)}\n`), stop.signal);
+            await events.follow(
+              request,
+              {
+                // On stderr, so that stdout holds nothing but events.
+                ready: () => process.stderr.write(`identity: following ${describe(request)}; Ctrl-C to stop\n`),
+                event: (event) => process.stdout.write(`${JSON.stringify(event)}\n`),
+              },
+              stop.signal,
+            );
             return ExitCode.Ok;
           }),
         );
