@@ -6,6 +6,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # The `node` devDependency only pins Node for npm scripts on developer machines; the image
 # already is Node 24, so install scripts run, but nothing from here reaches the final stage.
+# npm ci installs the workspaces the lockfile names, so their manifests must be here (the
+# subscriber package is not part of the service: its sources stay out of the image).
+COPY packages/events/package.json ./packages/events/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -15,6 +18,7 @@ RUN npx tsc -p tsconfig.build.json
 FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/events/package.json ./packages/events/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime: no compiler, no dev dependencies, no sources, no secrets, not root ----

@@ -17,7 +17,7 @@ const APPLICATION = layer('application', 'the domain knows nothing of use cases 
 const boundaries = (files, patterns) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } });
 
 export default defineConfig(
-  { ignores: ['dist/', 'src/gen/', 'node_modules/', 'coverage/', 'bench/results/', 'data/'] },
+  { ignores: ['dist/', 'src/gen/', 'packages/*/src/gen/', 'node_modules/', 'coverage/', 'bench/results/', 'data/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -50,7 +50,7 @@ export default defineConfig(
   },
   {
     // Tests read loosely typed JSON from grpc-js and database rows.
-    files: ['tests/**/*.ts', 'bench/**/*.ts'],
+    files: ['tests/**/*.ts', 'bench/**/*.ts', 'packages/*/tests/**/*.ts', 'examples/*/tests/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -1,7 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import type { DecodedEvent } from '@identity-service/events';
 
-export type UserStatus = 'active' | 'disabled' | 'deleted';
+type UserStatus = 'active' | 'disabled' | 'deleted';
 
 /** One row of the projection: what this subscriber knows of a user. Erased users keep only their id. */
 export interface ProjectedUser {

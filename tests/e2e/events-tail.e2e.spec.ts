@@ -32,7 +32,7 @@ function tail(stream: TestEventStream, args: string[]) {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = once(child, 'exit');
   return {
-    lines: () => stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, any>),
+    lines: () => stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>),
     stdout: () => stdout,
     stderr: () => stderr,
     /** Ctrl-C, then the exit code and signal. */

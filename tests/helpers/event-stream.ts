@@ -56,6 +56,6 @@ export async function openTestEventStream(url: string): Promise<TestEventStream>
 /** An event of `schema` as the service encodes it: protobuf binary with its event id and occurrence time. */
 export function eventOf<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): TestEvent & { eventId: string } {
   const eventId = randomUUID();
-  const message = create(schema, { eventId, occurredAt: timestampFromDate(new Date()), ...init } as MessageInitShape<Desc>);
+  const message = create(schema, { eventId, occurredAt: timestampFromDate(new Date()), ...init });
   return { type: schema.typeName, payload: toBinary(schema, message), eventId };
 }
