@@ -99,4 +99,12 @@ describe('identity events tail', () => {
     expect(badTime.code).toBe(2);
     expect(badTime.stderr).toContain('RFC 3339');
   });
+
+  it('exits 1 with a one-line reason when NATS is unreachable', async () => {
+    const result = await runCli(['events', 'tail'], { NATS_URL: 'nats://127.0.0.1:1' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^identity: /);
+    expect(result.stdout).toBe('');
+  });
 });

@@ -139,7 +139,7 @@ describe('identity config', () => {
   });
 });
 
-const COMMANDS = [[], ['serve'], ['migrate'], ['outbox'], ['outbox', 'flush'], ['outbox', 'stats'], ['outbox', 'retry-dead'], ['keys'], ['keys', 'list'], ['keys', 'rotate'], ['config']];
+const COMMANDS = [[], ['serve'], ['migrate'], ['outbox'], ['outbox', 'flush'], ['outbox', 'stats'], ['outbox', 'retry-dead'], ['keys'], ['keys', 'list'], ['keys', 'rotate'], ['events'], ['events', 'tail'], ['config']];
 const named = (commands: string[][]) => commands.map((args) => [args.join(' '), args] as const);
 
 describe('usage and help', () => {
