@@ -87,7 +87,8 @@ async function deliver(message: JsMsg, options: ConsumeEventsOptions, policy: Re
   const heartbeat = setInterval(() => message.working(), heartbeatMs);
   try {
     await options.handle(event, delivery);
-    // Confirmed, so that an event reported handled is not redelivered because an ack was lost.
+    // Confirmed, so that the next event is fetched only once this one is settled. An ack that
+    // fails (connection lost) means a redelivery, which idempotent handlers absorb.
     await message.ackAck().catch(() => undefined);
   } catch (error) {
     if (delivery.deliveryCount >= policy.maxDeliver) {
