@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Three levels, as in the style guide: unit (pure logic, no I/O), int (real PostgreSQL and
-// NATS through the infrastructure adapters), e2e (the real server over HTTP/2 with real clients).
+// NATS through the infrastructure adapters), e2e (the real server over HTTP/2 with real clients);
+// and events: the subscriber package (packages/) and its example (examples/) against real NATS.
 export default defineConfig({
   test: {
     testTimeout: 60_000,
