@@ -6,7 +6,11 @@ import { describe, expect, inject, it } from 'vitest';
 import { UserPasswordChangedSchema } from '../../src/gen/identity/v1/events_pb.js';
 import { encodeEvent } from '../../src/infrastructure/outbox/event-codec.js';
 import { eventOf, openTestEventStream, type TestEventStream } from '../helpers/event-stream.js';
+import { connectClient } from '../helpers/clients.js';
+import { createTestDatabase } from '../helpers/database.js';
+import { deleteStream } from '../helpers/nats.js';
 import { runCli } from '../helpers/process.js';
+import { startTestService, testEnv } from '../helpers/service.js';
 
 const NATS_URL = inject('natsUrl');
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -23,7 +27,7 @@ function registration() {
 }
 
 /** `identity events tail …` as its own process; lines of stdout parsed as they come. */
-function tail(stream: TestEventStream, args: string[]) {
+function tail(stream: Pick<TestEventStream, 'name' | 'prefix'>, args: string[]) {
   const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', NATS_URL, NATS_STREAM: stream.name, NATS_SUBJECT_PREFIX: stream.prefix, LOG_LEVEL: 'warn' };
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'events', 'tail', ...args], { cwd: ROOT, env });
   let stdout = '';
@@ -61,6 +65,26 @@ describe('identity events tail', () => {
       event: { eventId: event.eventId, userId: event.userId, email: 'tail@example.com', firstName: 'Tai', lastName: 'Lee' },
     });
     expect(await run.interrupt()).toEqual([0, null]);
+  });
+
+  it('prints a registration made through the real service, as its relay published it', async () => {
+    await using db = await createTestDatabase();
+    const env = testEnv(db, { OUTBOX_RELAY: 'on', OUTBOX_POLL_MS: '100' });
+    try {
+      await using service = await startTestService(env);
+      const { user } = await connectClient(service.url).registerUser({ email: `tail.${Date.now()}@example.com`, password: 'correct horse battery', firstName: 'Real', lastName: 'Service' });
+      using run = tail({ name: env['NATS_STREAM']!, prefix: env['NATS_SUBJECT_PREFIX']! }, ['--from-sequence', '1']);
+
+      await expect.poll(() => run.lines(), { timeout: 30_000 }).toHaveLength(1);
+      expect(run.lines()[0]).toMatchObject({
+        subject: `${env['NATS_SUBJECT_PREFIX']}.user.registered`,
+        type: 'identity.v1.UserRegistered',
+        event: { userId: user!.id, email: user!.email, firstName: 'Real', lastName: 'Service' },
+      });
+      expect(await run.interrupt()).toEqual([0, null]);
+    } finally {
+      await deleteStream(NATS_URL, env['NATS_STREAM']!);
+    }
   });
 
   it('by default prints only what is published after it started, filtered by --subject', async () => {
