@@ -1,3 +1,4 @@
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import type { ReadinessPort } from '../../application/ports/readiness.port.js';
@@ -12,6 +13,7 @@ import { observeInterceptor } from '../../transport/connect/interceptors/observe
 import { reportInvalidUtf8AsBadField, strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
 import { requestContextValues } from '../../transport/connect/request-context.js';
 import { routes } from '../../transport/connect/routes.js';
+import { unaryFastPath } from '../../transport/connect/unary-fast-path.js';
 import type { IdentityUseCases } from '../../transport/connect/identity.service.js';
 
 export interface ApiHandlerDeps {
@@ -34,22 +36,32 @@ export interface ApiHandlerDeps {
 export function apiHandler(deps: ApiHandlerDeps) {
   const { config, logger, metrics } = deps;
   reportInvalidUtf8AsBadField();
-  return connectNodeAdapter({
-    routes: routes({
-      useCases: deps.useCases,
-      readiness: deps.readiness,
-      healthWatchLifetimeMs: config.HEALTH_WATCH_LIFETIME_SECONDS * 1000,
-      extAuthz: {
-        keys: deps.keys,
-        metrics: prometheusAuthorizationCheckMetrics(metrics),
-        realm: config.TOKEN_ISSUER,
-        stripAuthorization: config.EXT_AUTHZ_STRIP_AUTHORIZATION,
-      },
-    }),
+  const served = routes({
+    useCases: deps.useCases,
+    readiness: deps.readiness,
+    healthWatchLifetimeMs: config.HEALTH_WATCH_LIFETIME_SECONDS * 1000,
+    extAuthz: {
+      keys: deps.keys,
+      metrics: prometheusAuthorizationCheckMetrics(metrics),
+      realm: config.TOKEN_ISSUER,
+      stripAuthorization: config.EXT_AUTHZ_STRIP_AUTHORIZATION,
+    },
+  });
+  const contextValues = withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }));
+  const interceptors = [observeInterceptor(logger, prometheusRpcMetrics(metrics)), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)];
+  const connect = connectNodeAdapter({
+    routes: served.register,
     readMaxBytes: config.MAX_MESSAGE_BYTES,
     shutdownSignal: deps.shutdownSignal,
     jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
-    contextValues: withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES })),
-    interceptors: [observeInterceptor(logger, prometheusRpcMetrics(metrics)), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)],
+    contextValues,
+    interceptors,
   });
+  if (!config.UNARY_FAST_PATH) return connect;
+  // VerifyToken and Check over plain gRPC skip connect-node's per-call pipeline; every other
+  // call, and any of theirs the fast path does not handle, goes to Connect (unary-fast-path.ts).
+  const fast = unaryFastPath({ methods: served.fastUnary, interceptors, contextValues, readMaxBytes: config.MAX_MESSAGE_BYTES, shutdownSignal: deps.shutdownSignal });
+  return (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    if (!fast(req, res)) connect(req, res);
+  };
 }
