@@ -66,9 +66,10 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
     const chained = options.interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>(
       (next, interceptor) => interceptor(next as never) as never,
       async (req) => {
-        const result = await (impl as Route['impl'])(req.message, handlerContext(req, method));
+        const call = req as unknown as FastCall;
+        const result = await (impl as Route['impl'])(req.message, call.handlerContext());
         const message = isMessage(result, method.output) ? result : create(method.output, result as never);
-        return { stream: false, service: method.parent, method, header: responseHeader(req), trailer: responseTrailer(req), message } as UnaryResponse;
+        return new FastResponse(call, message) as unknown as UnaryResponse;
       },
     );
     routes.set(`/${method.parent.typeName}/${method.name}`, { method, impl: impl as Route['impl'], invoke: chained });
@@ -106,19 +107,7 @@ async function serve(
     const input = await readMessage(req, route.method.input, options.readMaxBytes);
     let response: UnaryResponse;
     try {
-      response = await route.invoke({
-        stream: false,
-        service: route.method.parent,
-        method: route.method,
-        requestMethod: 'POST',
-        url: req.url,
-        signal: call.signal,
-        get header() {
-          return requestHeaders(req);
-        },
-        contextValues,
-        message: input,
-      } as UnaryRequest);
+      response = await route.invoke(new FastCall(req, route.method, call.signal, contextValues, input, timeoutMs) as unknown as UnaryRequest);
     } catch (error) {
       throw ConnectError.from(error);
     }
@@ -130,7 +119,8 @@ async function serve(
     }
     response.header.forEach((value, key) => (responseHeaders[key] ??= value));
     const trailers: Record<string, string> = { 'grpc-status': '0' };
-    response.trailer.forEach((value, key) => (trailers[key] = value));
+    const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
+    trailer?.forEach((value, key) => (trailers[key] = value));
     res.writeHead(200, responseHeaders);
     res.addTrailers(trailers);
     res.end(envelope(flags, data));
@@ -276,47 +266,104 @@ function responseCompression(accepted: string | null): Compression | undefined {
 const single = (value: string | string[] | undefined): string | null => (value === undefined ? null : Array.isArray(value) ? value.join(', ') : value);
 
 /**
- * Headers objects cost microseconds each, and the hot methods' interceptors never read the
- * request's: built the first time anyone asks, once per call.
+ * One call as the interceptors and the implementation see it (a UnaryRequest). Headers objects
+ * cost microseconds each and the hot methods never read the request's nor write trailers, so
+ * those are built the first time anyone asks. The interceptors pass the request on as they
+ * receive it (none spreads it into a new object), so the implementation finds this call.
  */
-const requestHeaderCache = new WeakMap<http2.Http2ServerRequest, Headers>();
-function requestHeaders(req: http2.Http2ServerRequest): Headers {
-  let headers = requestHeaderCache.get(req);
-  if (headers === undefined) {
-    headers = new Headers();
-    for (const [key, value] of Object.entries(req.headers)) {
-      if (key.startsWith(':') || value === undefined) continue;
-      if (Array.isArray(value)) for (const item of value) headers.append(key, item);
-      else headers.append(key, value);
-    }
-    requestHeaderCache.set(req, headers);
+class FastCall {
+  readonly stream = false;
+  readonly requestMethod = 'POST';
+  private requestHeaders: Headers | undefined;
+  responseHeaders: Headers | undefined;
+  responseTrailers: Headers | undefined;
+
+  constructor(
+    private readonly node: http2.Http2ServerRequest,
+    readonly method: DescMethodUnary,
+    readonly signal: AbortSignal,
+    readonly contextValues: ContextValues,
+    readonly message: unknown,
+    private readonly timeoutMs: number | undefined,
+  ) {}
+
+  get service() {
+    return this.method.parent;
+  }
+
+  get url(): string {
+    return this.node.url;
+  }
+
+  get header(): Headers {
+    return (this.requestHeaders ??= toHeaders(this.node.headers));
+  }
+
+  /** The HandlerContext connect would give the implementation, for a unary gRPC call. */
+  handlerContext(): HandlerContext {
+    const call = this;
+    const deadline = this.timeoutMs === undefined ? undefined : Date.now() + this.timeoutMs;
+    return {
+      method: this.method,
+      service: this.method.parent,
+      protocolName: 'grpc',
+      requestMethod: this.requestMethod,
+      get url() {
+        return call.url;
+      },
+      signal: this.signal,
+      timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
+      get requestHeader() {
+        return call.header;
+      },
+      get responseHeader() {
+        return (call.responseHeaders ??= new Headers());
+      },
+      get responseTrailer() {
+        return (call.responseTrailers ??= new Headers());
+      },
+      values: this.contextValues,
+    } as HandlerContext;
+  }
+}
+
+/** The implementation's answer as the interceptors see it (a UnaryResponse), sharing the call's header lists. */
+class FastResponse {
+  readonly stream = false;
+
+  constructor(
+    private readonly call: FastCall,
+    readonly message: unknown,
+  ) {}
+
+  get service() {
+    return this.call.method.parent;
+  }
+
+  get method() {
+    return this.call.method;
+  }
+
+  get header(): Headers {
+    return (this.call.responseHeaders ??= new Headers());
+  }
+
+  get trailer(): Headers {
+    return (this.call.responseTrailers ??= new Headers());
+  }
+
+  /** The trailers, if anyone wrote any. */
+  get trailerIfAny(): Headers | undefined {
+    return this.call.responseTrailers;
+  }
+}
+
+function toHeaders(source: http2.IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(source)) {
+    if (key.startsWith(':') || value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) headers.append(key, item);
+    else headers.append(key, value);
   }
   return headers;
-}
-
-/** One response header and one trailer list per call, shared by the handler context and the interceptors. */
-const responseLists = new WeakMap<UnaryRequest, { header: Headers; trailer: Headers }>();
-function lists(req: UnaryRequest) {
-  let found = responseLists.get(req);
-  if (found === undefined) responseLists.set(req, (found = { header: new Headers(), trailer: new Headers() }));
-  return found;
-}
-const responseHeader = (req: UnaryRequest) => lists(req).header;
-const responseTrailer = (req: UnaryRequest) => lists(req).trailer;
-
-/** The HandlerContext connect would give the implementation, for a unary gRPC call. */
-function handlerContext(req: UnaryRequest, method: DescMethodUnary): HandlerContext {
-  return {
-    method,
-    service: method.parent,
-    protocolName: 'grpc',
-    requestMethod: req.requestMethod,
-    url: req.url,
-    signal: req.signal,
-    timeoutMs: () => undefined,
-    requestHeader: req.header,
-    responseHeader: responseHeader(req),
-    responseTrailer: responseTrailer(req),
-    values: req.contextValues,
-  } as HandlerContext;
 }
