@@ -1,4 +1,3 @@
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import type { ReadinessPort } from '../../application/ports/readiness.port.js';
@@ -57,11 +56,10 @@ export function apiHandler(deps: ApiHandlerDeps) {
     contextValues,
     interceptors,
   });
-  if (!config.UNARY_FAST_PATH) return connect;
   // VerifyToken and Check over plain gRPC skip connect-node's per-call pipeline; every other
   // call, and any of theirs the fast path does not handle, goes to Connect (unary-fast-path.ts).
-  const fast = unaryFastPath({ methods: served.fastUnary, interceptors, contextValues, readMaxBytes: config.MAX_MESSAGE_BYTES, shutdownSignal: deps.shutdownSignal });
-  return (req: Http2ServerRequest, res: Http2ServerResponse): void => {
-    if (!fast(req, res)) connect(req, res);
-  };
+  const fastPath = config.UNARY_FAST_PATH
+    ? unaryFastPath({ methods: served.fastUnary, interceptors, contextValues, readMaxBytes: config.MAX_MESSAGE_BYTES, shutdownSignal: deps.shutdownSignal })
+    : undefined;
+  return { handler: connect, fastPath };
 }

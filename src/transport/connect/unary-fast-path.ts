@@ -1,4 +1,4 @@
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethodUnary, type MessageShape } from '@bufbuild/protobuf';
 import {
   Code,
@@ -12,6 +12,8 @@ import {
 import { compressionGzip, compressionBrotli } from '@connectrpc/connect-node';
 import { createDeadlineSignal, type Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { respecGrpcMessage } from '../http/grpc-status-message.js';
+import type { RequestLike } from './request-context.js';
 
 /** A unary method the fast path answers, with the very implementation Connect's router serves. */
 export interface FastUnaryMethod {
@@ -24,13 +26,13 @@ export interface UnaryFastPathOptions {
   /** The same interceptors, in the same order, as the Connect adapter's. */
   readonly interceptors: readonly Interceptor[];
   /** The same function as the Connect adapter's `contextValues`. */
-  readonly contextValues: (req: http2.Http2ServerRequest) => ContextValues;
+  readonly contextValues: (req: RequestLike) => ContextValues;
   readonly readMaxBytes: number;
   readonly shutdownSignal: AbortSignal;
 }
 
-/** A Node request handler that answers the call and returns true, or returns false and touches nothing. */
-export type FastPathHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
+/** Answers the stream's call and returns true, or returns false having touched nothing. */
+export type FastPathHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 
 /** connect-node's defaults, in its order: what a response may be compressed with. */
 const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
@@ -75,10 +77,9 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
     routes.set(`/${method.parent.typeName}/${method.name}`, { method, impl: impl as Route['impl'], invoke: chained });
   }
 
-  return (req, res) => {
-    const route = routes.get(req.url);
-    if (route === undefined || req.method !== 'POST') return false;
-    const headers = req.headers;
+  return (stream, headers) => {
+    const route = routes.get(headers[':path'] ?? '');
+    if (route === undefined || headers[':method'] !== 'POST') return false;
     const contentType = headers['content-type'];
     if (contentType !== 'application/grpc' && contentType !== 'application/grpc+proto') return false;
     const encoding = headers['grpc-encoding'];
@@ -86,28 +87,28 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
     const timeout = parseTimeout(single(headers['grpc-timeout']), Number.MAX_SAFE_INTEGER);
     if (timeout.error !== undefined) return false;
     const compression = responseCompression(single(headers['grpc-accept-encoding']));
-    void serve(route, req, res, options, timeout.timeoutMs, compression);
+    void serve(route, stream, headers, options, timeout.timeoutMs, compression);
     return true;
   };
 }
 
 async function serve(
   route: Route,
-  req: http2.Http2ServerRequest,
-  res: http2.Http2ServerResponse,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
   options: UnaryFastPathOptions,
   timeoutMs: number | undefined,
   compression: Compression | undefined,
 ): Promise<void> {
-  const contextValues = options.contextValues(req);
+  const contextValues = options.contextValues({ socket: stream.session?.socket ?? {}, headers });
   const responseHeaders: Record<string, string> = { 'content-type': contentTypeProto };
   if (compression !== undefined) responseHeaders['grpc-encoding'] = compression.name;
-  const call = callSignal(req, options.shutdownSignal, timeoutMs);
+  const call = callSignal(stream, options.shutdownSignal, timeoutMs);
   try {
-    const input = await readMessage(req, route.method.input, options.readMaxBytes);
+    const input = await readMessage(stream, route.method.input, options.readMaxBytes);
     let response: UnaryResponse;
     try {
-      response = await route.invoke(new FastCall(req, route.method, call.signal, contextValues, input, timeoutMs) as unknown as UnaryRequest);
+      response = await route.invoke(new FastCall(headers, route.method, call.signal, contextValues, input, timeoutMs) as unknown as UnaryRequest);
     } catch (error) {
       throw ConnectError.from(error);
     }
@@ -121,21 +122,38 @@ async function serve(
     const trailers: Record<string, string> = { 'grpc-status': '0' };
     const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
     trailer?.forEach((value, key) => (trailers[key] = value));
-    res.writeHead(200, responseHeaders);
-    res.addTrailers(trailers);
-    res.end(envelope(flags, data));
+    respond(stream, responseHeaders, trailers, envelope(flags, data));
   } catch (error) {
     const failure = error instanceof ConnectError ? error : new ConnectError('internal error', Code.Internal, undefined, undefined, error);
     call.abort(failure);
-    if (res.headersSent || res.stream.closed) return;
     const trailers: Record<string, string> = {};
     setTrailerStatus(new Headers(), failure).forEach((value, key) => (trailers[key] = value));
-    res.writeHead(200, responseHeaders);
-    res.addTrailers(trailers);
-    res.end();
+    // As ApiServerResponse does for Connect: the message in the spec's percent-encoding.
+    if (trailers['grpc-message'] !== undefined) trailers['grpc-message'] = respecGrpcMessage(trailers['grpc-message']);
+    respond(stream, responseHeaders, trailers, undefined);
   } finally {
     call.release();
   }
+}
+
+/**
+ * The answer as Node's compatibility response sends it for Connect: headers, the message if
+ * any, then the trailers. A call answered before its request was read to the end (a message
+ * over the size limit) then gets RST_STREAM NO_ERROR, as ApiServerResponse does, so a client
+ * still uploading stops instead of waiting for flow-control credit.
+ */
+function respond(stream: http2.ServerHttp2Stream, headers: Record<string, string>, trailers: Record<string, string>, body: Buffer | undefined): void {
+  if (stream.closed || stream.headersSent) return;
+  stream.respond({ ':status': 200, ...headers }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => {
+    stream.sendTrailers(trailers);
+    if (!stream.readableEnded) setImmediate(endUnread, stream);
+  });
+  stream.end(body);
+}
+
+function endUnread(stream: http2.ServerHttp2Stream): void {
+  if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
 /**
@@ -144,31 +162,47 @@ async function serve(
  * connect's own DEADLINE_EXCEEDED. Listeners go when the call ends; it is never aborted
  * without a reason, which would build a DOMException.
  */
-function callSignal(req: http2.Http2ServerRequest, shutdown: AbortSignal, timeoutMs: number | undefined) {
+function callSignal(stream: http2.ServerHttp2Stream, shutdown: AbortSignal, timeoutMs: number | undefined) {
   const controller = new AbortController();
   const abort = (reason: unknown) => {
     if (!controller.signal.aborted) controller.abort(reason);
   };
   const onClose = () => abort(new ConnectError('the stream closed before the call ended', Code.Canceled));
   const onShutdown = () => abort(shutdown.reason);
+  const calls = inFlight(shutdown);
   const deadline = timeoutMs === undefined ? undefined : createDeadlineSignal(timeoutMs);
   const onDeadline = () => abort(deadline?.signal.reason);
   if (shutdown.aborted) onShutdown();
-  else shutdown.addEventListener('abort', onShutdown, { once: true });
+  else calls.add(onShutdown);
   if (deadline !== undefined) {
     if (deadline.signal.aborted) onDeadline();
     else deadline.signal.addEventListener('abort', onDeadline, { once: true });
   }
-  req.once('close', onClose);
+  stream.once('close', onClose);
   return {
     signal: controller.signal,
     abort,
     release: () => {
-      shutdown.removeEventListener('abort', onShutdown);
+      calls.delete(onShutdown);
       deadline?.cleanup();
-      req.off('close', onClose);
+      stream.off('close', onClose);
     },
   };
+}
+
+/**
+ * The calls in flight under one shutdown signal, told when it fires: one listener on the
+ * signal for all of them (adding and removing an EventTarget listener per call costs more).
+ */
+const inFlightBySignal = new WeakMap<AbortSignal, Set<() => void>>();
+function inFlight(shutdown: AbortSignal): Set<() => void> {
+  let calls = inFlightBySignal.get(shutdown);
+  if (calls === undefined) {
+    const created = new Set<() => void>();
+    inFlightBySignal.set(shutdown, (calls = created));
+    shutdown.addEventListener('abort', () => created.forEach((abort) => abort()), { once: true });
+  }
+  return calls;
 }
 
 /**
@@ -176,7 +210,7 @@ function callSignal(req: http2.Http2ServerRequest, shutdown: AbortSignal, timeou
  * as soon as its length is known, compressed without an encoding, incomplete, missing, more
  * than one, or not parsable.
  */
-function readMessage<I extends DescMessage>(req: http2.Http2ServerRequest, schema: I, readMaxBytes: number): Promise<MessageShape<I>> {
+function readMessage<I extends DescMessage>(req: http2.ServerHttp2Stream, schema: I, readMaxBytes: number): Promise<MessageShape<I>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -275,55 +309,61 @@ class FastCall {
   readonly stream = false;
   readonly requestMethod = 'POST';
   private requestHeaders: Headers | undefined;
+  private readonly deadline: number | undefined;
   responseHeaders: Headers | undefined;
   responseTrailers: Headers | undefined;
 
   constructor(
-    private readonly node: http2.Http2ServerRequest,
+    private readonly headers: http2.IncomingHttpHeaders,
     readonly method: DescMethodUnary,
     readonly signal: AbortSignal,
     readonly contextValues: ContextValues,
     readonly message: unknown,
-    private readonly timeoutMs: number | undefined,
-  ) {}
+    timeoutMs: number | undefined,
+  ) {
+    this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  }
 
   get service() {
     return this.method.parent;
   }
 
   get url(): string {
-    return this.node.url;
+    return this.headers[':path'] ?? '';
   }
 
   get header(): Headers {
-    return (this.requestHeaders ??= toHeaders(this.node.headers));
+    return (this.requestHeaders ??= toHeaders(this.headers));
   }
 
-  /** The HandlerContext connect would give the implementation, for a unary gRPC call. */
+  /**
+   * The HandlerContext connect would give the implementation of a unary gRPC call: this same
+   * object, which already holds most of it (one allocation a call instead of two).
+   */
   handlerContext(): HandlerContext {
-    const call = this;
-    const deadline = this.timeoutMs === undefined ? undefined : Date.now() + this.timeoutMs;
-    return {
-      method: this.method,
-      service: this.method.parent,
-      protocolName: 'grpc',
-      requestMethod: this.requestMethod,
-      get url() {
-        return call.url;
-      },
-      signal: this.signal,
-      timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
-      get requestHeader() {
-        return call.header;
-      },
-      get responseHeader() {
-        return (call.responseHeaders ??= new Headers());
-      },
-      get responseTrailer() {
-        return (call.responseTrailers ??= new Headers());
-      },
-      values: this.contextValues,
-    } as HandlerContext;
+    return this as unknown as HandlerContext;
+  }
+
+  readonly protocolName = 'grpc';
+
+  get values(): ContextValues {
+    return this.contextValues;
+  }
+
+  get requestHeader(): Headers {
+    return this.header;
+  }
+
+  get responseHeader(): Headers {
+    return (this.responseHeaders ??= new Headers());
+  }
+
+  get responseTrailer(): Headers {
+    return (this.responseTrailers ??= new Headers());
+  }
+
+  timeoutMs(): number | undefined {
+    return this.deadline === undefined ? undefined : this.deadline - Date.now();
   }
 }
 
