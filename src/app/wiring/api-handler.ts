@@ -47,7 +47,9 @@ export function apiHandler(deps: ApiHandlerDeps) {
     },
   });
   const contextValues = withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }));
-  const interceptors = [observeInterceptor(logger, prometheusRpcMetrics(metrics)), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)];
+  // The hot read-only methods log their successes at debug (see ObserveOptions); failures stay at info.
+  const quietOnSuccess = new Set(served.fastUnary.map(({ method }) => `${method.parent.typeName}/${method.name}`));
+  const interceptors = [observeInterceptor(logger, prometheusRpcMetrics(metrics), { quietOnSuccess }), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)];
   const connect = connectNodeAdapter({
     routes: served.register,
     readMaxBytes: config.MAX_MESSAGE_BYTES,

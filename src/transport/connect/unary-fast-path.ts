@@ -112,7 +112,7 @@ async function serve(
     } catch (error) {
       throw ConnectError.from(error);
     }
-    let data = toBinary(route.method.output, response.message as MessageShape<DescMessage>);
+    let data = toBinary(route.method.output, response.message);
     let flags = 0;
     if (compression !== undefined && data.byteLength >= COMPRESS_MIN_BYTES) {
       data = await compression.compress(data);
@@ -235,7 +235,8 @@ function readMessage<I extends DescMessage>(req: http2.ServerHttp2Stream, schema
       try {
         resolve(parseOne(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), schema));
       } catch (error) {
-        reject(error as Error);
+        // parseOne throws ConnectErrors only.
+        reject(ConnectError.from(error));
       }
     };
     // A stream reset before its body ended: the call's signal says why; nobody reads this answer.
@@ -341,7 +342,7 @@ class FastCall {
    * object, which already holds most of it (one allocation a call instead of two).
    */
   handlerContext(): HandlerContext {
-    return this as unknown as HandlerContext;
+    return this;
   }
 
   readonly protocolName = 'grpc';

@@ -7,7 +7,7 @@ import { listen } from './listen.js';
 /** The API's handler for every stream the fast path leaves: Connect's adapter. */
 type NodeHandlerFn = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 /** Answers a stream itself and returns true, or returns false having touched nothing. */
-export type StreamFastPath = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
+type StreamFastPath = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 
 /**
  * A connection idle this long has had no frame in either direction, so no unary call on it is
