@@ -20,6 +20,8 @@ const SETTINGS = {
   quick: { tokens: 128, warmupSeconds: 1, durationSeconds: 4, rawMs: 2_000 },
 };
 const VERIFY_PATH = '/identity.v1.IdentityService/VerifyToken';
+/** Concurrent streams on one HTTP/2 connection for the grpc-js load of other scenarios (the service allows 100). */
+export const VERIFY_STREAMS = 64;
 
 /**
  * VerifyToken with the cache off (TOKEN_CACHE_SIZE=0), so that every call verifies its
