@@ -66,11 +66,15 @@ const checkBody = (authorization: string | undefined) =>
 /** A VerifyTokenRequest whose token field holds bytes that are not UTF-8. */
 const invalidUtf8Body = () => frame(Buffer.from([0x0a, 0x03, 0x61, 0xff, 0x62]));
 
+const JSON_HEADERS = { 'content-type': 'application/json', te: '' };
+
 async function call(service: TestService, path: string, body: Buffer, extra: Record<string, string> = {}): Promise<Answer> {
   const session = http2.connect(service.url);
   try {
     return await new Promise<Answer>((resolve, reject) => {
-      const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'x-request-id': 'equivalence-1', ...extra });
+      const requestHeaders: Record<string, string> = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'x-request-id': 'equivalence-1', ...extra };
+      if (requestHeaders['te'] === '') delete requestHeaders['te'];
+      const stream = session.request(requestHeaders);
       let headers: Record<string, unknown> = {};
       let trailers: Record<string, unknown> = {};
       const chunks: Buffer[] = [];
@@ -153,6 +157,32 @@ describe('the unary fast path answers exactly as Connect does', () => {
   it('a gzip-compressed request goes to Connect and is answered', async () => {
     const answer = await same(VERIFY, () => frame(gzipSync(verifyBody(token).subarray(5)), 1), { 'grpc-encoding': 'gzip' });
     expect(answer.trailers['grpc-status']).toBe('0');
+  });
+
+  it('Connect unary JSON: a valid token, with and without accept-encoding; a bad one; an empty one', async () => {
+    const ok = await same(VERIFY, () => Buffer.from(JSON.stringify({ token })), JSON_HEADERS);
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-request-id']).toBe('equivalence-1');
+    expect((await same(VERIFY, () => Buffer.from(JSON.stringify({ token })), { ...JSON_HEADERS, 'accept-encoding': 'gzip, br' })).status).toBe(200);
+    const bad = await same(VERIFY, () => Buffer.from(JSON.stringify({ token: `${token.slice(0, -4)}AAAA` })), JSON_HEADERS);
+    expect(bad.status).toBe(401);
+    expect(bad.headers['x-request-id']).toBe('equivalence-1');
+    expect((await same(VERIFY, () => Buffer.from('{}'), JSON_HEADERS)).status).toBe(401);
+  });
+
+  it('Connect unary JSON bodies refused before the handler: not JSON, an unknown field (ignored, so no token), invalid UTF-8, over the size limit with and without a Content-Length', async () => {
+    expect((await same(VERIFY, () => Buffer.from('{"token":'), JSON_HEADERS)).status).toBe(400);
+    expect((await same(VERIFY, () => Buffer.from('{"nope":1}'), JSON_HEADERS)).status).toBe(401);
+    expect((await same(VERIFY, () => Buffer.concat([Buffer.from('{"token":"a'), Buffer.from([0xff]), Buffer.from('b"}')]), JSON_HEADERS)).status).toBe(400);
+    expect((await same(VERIFY, () => Buffer.from(JSON.stringify({ token: 'x'.repeat(5000) })), JSON_HEADERS)).status).toBe(429);
+    // With a Content-Length, refused before the body is read (nghttp2 itself resets a body that does not match it).
+    expect((await same(VERIFY, () => Buffer.from(JSON.stringify({ token: 'x'.repeat(5000) })), { ...JSON_HEADERS, 'content-length': '5012' })).status).toBe(429);
+  });
+
+  it('Connect unary JSON: a connect-timeout-ms already spent, and Check', async () => {
+    expect((await same(VERIFY, () => Buffer.from(JSON.stringify({ token })), { ...JSON_HEADERS, 'connect-timeout-ms': '0' })).status).toBe(504);
+    const check = await same(CHECK, () => Buffer.from(JSON.stringify({ attributes: { request: { http: { headers: { authorization: `Bearer ${token}` } } } } })), JSON_HEADERS);
+    expect(check.status).toBe(200);
   });
 
   it('ext_authz Check: allowed, denied, no token', async () => {

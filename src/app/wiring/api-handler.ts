@@ -46,6 +46,7 @@ export function apiHandler(deps: ApiHandlerDeps) {
       stripAuthorization: config.EXT_AUTHZ_STRIP_AUTHORIZATION,
     },
   });
+  const jsonOptions = { textDecoder: strictJsonTextDecoder } as never;
   const contextValues = withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }));
   // The hot read-only methods log their successes at debug (see ObserveOptions); failures stay at info.
   const quietOnSuccess = new Set(served.fastUnary.map(({ method }) => `${method.parent.typeName}/${method.name}`));
@@ -54,14 +55,14 @@ export function apiHandler(deps: ApiHandlerDeps) {
     routes: served.register,
     readMaxBytes: config.MAX_MESSAGE_BYTES,
     shutdownSignal: deps.shutdownSignal,
-    jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
+    jsonOptions,
     contextValues,
     interceptors,
   });
-  // VerifyToken and Check over plain gRPC skip connect-node's per-call pipeline; every other
+  // VerifyToken and Check over plain gRPC and Connect unary JSON skip connect-node's per-call pipeline; every other
   // call, and any of theirs the fast path does not handle, goes to Connect (unary-fast-path.ts).
   const fastPath = config.UNARY_FAST_PATH
-    ? unaryFastPath({ methods: served.fastUnary, interceptors, contextValues, readMaxBytes: config.MAX_MESSAGE_BYTES, shutdownSignal: deps.shutdownSignal })
+    ? unaryFastPath({ methods: served.fastUnary, interceptors, contextValues, jsonOptions, readMaxBytes: config.MAX_MESSAGE_BYTES, shutdownSignal: deps.shutdownSignal })
     : undefined;
   return { handler: connect, fastPath };
 }
