@@ -8,7 +8,7 @@ import { respecGrpcMessage } from '../http/grpc-status-message.js';
 import { callSignal, FastCall, FastResponse, type FastRoute, type FastServeOptions } from './fast-call.js';
 
 /** connect-node's defaults, in its order: what a response may be compressed with. */
-export const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
+const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
 /** connect's default compressMinBytes: smaller messages go out uncompressed even when negotiated. */
 export const COMPRESS_MIN_BYTES = 1024;
 const COMPRESSED_FLAG = 0b0000_0001;
