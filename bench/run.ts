@@ -19,7 +19,7 @@ import { scenarios } from './scenarios/index.js';
 const ADMIN_DATABASE_URL = process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NATS_URL = process.env['BENCH_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 const RESULTS = new URL('./results/', import.meta.url);
-/** The service's default cost; HASH_WORKERS is its default too (one core fewer than the machine). */
+/** The service's default cost; HASH_WORKERS is its default too (one thread per core). */
 const BCRYPT_COST = 12;
 const MIN_NODE_MAJOR = 24;
 
@@ -38,7 +38,7 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadStart = loadAverage();
   const cores = availableParallelism();
-  const hashWorkers = Math.max(1, cores - 1);
+  const hashWorkers = cores;
 
   const runScope = new Scope();
   let current: Scope | undefined;

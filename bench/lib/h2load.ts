@@ -19,6 +19,8 @@ export interface H2loadOptions {
   readonly threads: number;
   readonly warmupSeconds: number;
   readonly durationSeconds: number;
+  /** Default `application/grpc` (with `te: trailers`); `application/json` for Connect unary JSON. */
+  readonly contentType?: string;
 }
 
 export interface H2loadResult {
@@ -51,8 +53,9 @@ export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
     '--warm-up-time', `${options.warmupSeconds}s`,
     '-D', `${options.durationSeconds}s`,
     '-d', options.bodyFile,
-    '-H', 'content-type: application/grpc',
-    '-H', 'te: trailers',
+    ...(options.contentType === undefined || options.contentType.startsWith('application/grpc')
+      ? ['-H', `content-type: ${options.contentType ?? 'application/grpc'}`, '-H', 'te: trailers']
+      : ['-H', `content-type: ${options.contentType}`]),
     options.url,
   ];
   const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -106,6 +109,24 @@ export async function grpcCall(url: string, body: Buffer): Promise<{ status: str
     await once(stream, 'close');
     const all = Buffer.concat(chunks);
     return { status, message: all.length >= 5 ? all.subarray(5, 5 + all.readUInt32BE(1)) : Buffer.alloc(0) };
+  } finally {
+    session.close();
+  }
+}
+
+/** One Connect unary JSON call over h2c: the HTTP status and the body. */
+export async function jsonCall(url: string, body: string): Promise<{ status: number; body: string }> {
+  const { origin, pathname } = new URL(url);
+  const session = http2.connect(origin);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': pathname, 'content-type': 'application/json' });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.end(body);
+    await once(stream, 'close');
+    return { status, body: Buffer.concat(chunks).toString('utf8') };
   } finally {
     session.close();
   }

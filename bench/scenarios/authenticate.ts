@@ -27,7 +27,7 @@ export async function rawCompareRate(ctx: BenchContext, threads: number, warmupM
  * Authenticate at saturation, as random users of a seeded table, vs raw bcrypt compare on
  * as many threads as the service hashes with (HASH_WORKERS): a login is one compare plus a
  * lookup, a throttle reset and a token; the ratio shows what those cost. The rate on every
- * core is shown too: the service keeps one core for its event loop on purpose.
+ * core is shown too (the same as HASH_WORKERS by default).
  */
 /** Logins as random seeded users with `concurrency` always in flight: the rate the service sustains. */
 export const authenticateAtSaturation = (target: string, users: SeededUsers, concurrency: number): Job => ({
@@ -74,7 +74,7 @@ export async function authenticate(ctx: BenchContext): Promise<ResultRow[]> {
       baseline: { value: allCores, unit: '/s', label: `compare ×${ctx.cores} threads` },
       ratio: job.throughput / allCores,
       target: 'information',
-      notes: `HASH_WORKERS=${ctx.hashWorkers} keeps a core for the event loop, so VerifyToken never waits behind bcrypt`,
+      notes: `HASH_WORKERS=${ctx.hashWorkers} (the default, one per core, at nice 10)`,
     },
   ];
 }

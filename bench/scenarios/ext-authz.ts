@@ -177,13 +177,13 @@ function envoyCheckRequest(token: string) {
   });
 }
 
-interface Counters {
+export interface Counters {
   readonly handled: Record<string, number>;
   readonly checks: Record<string, number>;
 }
 
 /** grpc_server_handled_total by method and code, and ext_authz_checks_total by result. */
-async function serviceCounters(adminUrl: string): Promise<Counters> {
+export async function serviceCounters(adminUrl: string): Promise<Counters> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   const handled: Record<string, number> = {};
   for (const match of text.matchAll(/^grpc_server_handled_total\{grpc_type="unary",grpc_service="([^"]+)",grpc_method="([^"]+)",grpc_code="([^"]+)"\} (\S+)$/gm)) {
@@ -195,7 +195,7 @@ async function serviceCounters(adminUrl: string): Promise<Counters> {
 }
 
 /** Calls in the window that ended other than OK (and, for Check, other than allowed). */
-function wrongCalls(target: 'check' | 'verify', before: Counters, after: Counters): number {
+export function wrongCalls(target: 'check' | 'verify', before: Counters, after: Counters): number {
   const method = target === 'check' ? CHECK_PATH.slice(1) : VERIFY_PATH.slice(1);
   let wrong = 0;
   for (const [key, value] of Object.entries(after.handled)) {

@@ -56,7 +56,8 @@ export interface Service extends AsyncDisposable {
   readonly keys: KeyRing;
   readonly relay: OutboxRelay | undefined;
   /** The Node request handler of the API port (gRPC, gRPC-Web, Connect): for tests and other servers. */
-  readonly apiHandler: ReturnType<typeof apiHandler>;
+  /** Connect's handler for every service of the API port (the fast path is the API server's own). */
+  readonly apiHandler: ReturnType<typeof apiHandler>['handler'];
   /** Listens on PORT and ADMIN_PORT and starts the relay; resolves to the ports bound. */
   start(): Promise<{ readonly apiPort: number; readonly adminPort: number }>;
   /** Graceful stop: not serving, in-flight calls finish, relay stops, then every resource closes. */
@@ -164,9 +165,10 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
   });
   stack.defer(() => readiness.stop());
   const shutdownSignal = new AbortController();
-  const handler = apiHandler({ config, logger, metrics, readiness, useCases, keys, shutdownSignal: shutdownSignal.signal });
+  const { handler, fastPath } = apiHandler({ config, logger, metrics, readiness, useCases, keys, shutdownSignal: shutdownSignal.signal });
   const api = new ApiServer({
     handler,
+    fastPath,
     maxConcurrentStreams: config.MAX_CONCURRENT_STREAMS,
     maxHeaderBytes: config.MAX_HEADER_BYTES,
     idleTimeoutMs: config.IDLE_TIMEOUT_SECONDS * 1000,

@@ -315,7 +315,7 @@ describe('ApiServer stream bounds, with a handler that never answers', () => {
       handler: ((req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
         req.resume();
         if (req.url === '/long') req.on('end', () => setTimeout(() => res.writeHead(200).end('done'), requestTimeoutMs + answerGraceMs + 400));
-      }) as never,
+      }),
       maxConcurrentStreams: 100,
       maxHeaderBytes: 16_384,
       maxConnections: 10,

@@ -22,7 +22,7 @@ export function inMemoryApi(options: { requestTimeoutMs?: number; healthWatchLif
   const interceptors = [observeInterceptor(pino({ level: 'silent' }), rpcMetrics), errorMappingInterceptor, deadlineInterceptor(options.requestTimeoutMs ?? 30_000)];
   // ext_authz Check is mounted too (its own tests are in ext-authz.unit.spec.ts): a loaded key, no counting.
   const extAuthz = { keys: { ready: true }, metrics: { checked: () => undefined, refused: () => undefined }, realm: 'identity-service', stripAuthorization: false };
-  const transport = createRouterTransport(routes({ useCases: fakes.useCases, readiness, extAuthz, healthWatchLifetimeMs: options.healthWatchLifetimeMs ?? 120_000 }), { router: { interceptors } });
+  const transport = createRouterTransport(routes({ useCases: fakes.useCases, readiness, extAuthz, healthWatchLifetimeMs: options.healthWatchLifetimeMs ?? 120_000 }).register, { router: { interceptors } });
   const identity: Client<typeof IdentityService> = createClient(IdentityService, transport);
   const health: Client<typeof Health> = createClient(Health, transport);
   return { ...fakes, readiness, rpcMetrics, identity, health };

@@ -12,6 +12,7 @@ import { observeInterceptor } from '../../transport/connect/interceptors/observe
 import { reportInvalidUtf8AsBadField, strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
 import { requestContextValues } from '../../transport/connect/request-context.js';
 import { routes } from '../../transport/connect/routes.js';
+import { unaryFastPath } from '../../transport/connect/unary-fast-path.js';
 import type { IdentityUseCases } from '../../transport/connect/identity.service.js';
 
 export interface ApiHandlerDeps {
@@ -34,22 +35,34 @@ export interface ApiHandlerDeps {
 export function apiHandler(deps: ApiHandlerDeps) {
   const { config, logger, metrics } = deps;
   reportInvalidUtf8AsBadField();
-  return connectNodeAdapter({
-    routes: routes({
-      useCases: deps.useCases,
-      readiness: deps.readiness,
-      healthWatchLifetimeMs: config.HEALTH_WATCH_LIFETIME_SECONDS * 1000,
-      extAuthz: {
-        keys: deps.keys,
-        metrics: prometheusAuthorizationCheckMetrics(metrics),
-        realm: config.TOKEN_ISSUER,
-        stripAuthorization: config.EXT_AUTHZ_STRIP_AUTHORIZATION,
-      },
-    }),
+  const served = routes({
+    useCases: deps.useCases,
+    readiness: deps.readiness,
+    healthWatchLifetimeMs: config.HEALTH_WATCH_LIFETIME_SECONDS * 1000,
+    extAuthz: {
+      keys: deps.keys,
+      metrics: prometheusAuthorizationCheckMetrics(metrics),
+      realm: config.TOKEN_ISSUER,
+      stripAuthorization: config.EXT_AUTHZ_STRIP_AUTHORIZATION,
+    },
+  });
+  const jsonOptions = { textDecoder: strictJsonTextDecoder } as never;
+  const contextValues = withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }));
+  // The hot read-only methods log their successes at debug (see ObserveOptions); failures stay at info.
+  const quietOnSuccess = new Set(served.fastUnary.map(({ method }) => `${method.parent.typeName}/${method.name}`));
+  const interceptors = [observeInterceptor(logger, prometheusRpcMetrics(metrics), { quietOnSuccess }), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)];
+  const connect = connectNodeAdapter({
+    routes: served.register,
     readMaxBytes: config.MAX_MESSAGE_BYTES,
     shutdownSignal: deps.shutdownSignal,
-    jsonOptions: { textDecoder: strictJsonTextDecoder } as never,
-    contextValues: withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES })),
-    interceptors: [observeInterceptor(logger, prometheusRpcMetrics(metrics)), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)],
+    jsonOptions,
+    contextValues,
+    interceptors,
   });
+  // VerifyToken and Check over plain gRPC and Connect unary JSON skip connect-node's per-call pipeline; every other
+  // call, and any of theirs the fast path does not handle, goes to Connect (unary-fast-path.ts).
+  const fastPath = config.UNARY_FAST_PATH
+    ? unaryFastPath({ methods: served.fastUnary, interceptors, contextValues, jsonOptions, readMaxBytes: config.MAX_MESSAGE_BYTES, shutdownSignal: deps.shutdownSignal })
+    : undefined;
+  return { handler: connect, fastPath };
 }

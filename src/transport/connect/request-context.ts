@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext } from '@connectrpc/connect';
-import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { clientAddressResolver } from './client-address.resolver.js';
 
-type NodeServerRequest = Parameters<NonNullable<ConnectNodeAdapterOptions['contextValues']>>[0];
+/** What is read of a request: Node's request objects, and the fast path's stream and headers. */
+export interface RequestLike {
+  readonly socket: { readonly remoteAddress?: string | undefined };
+  readonly headers: IncomingHttpHeaders;
+}
 
 export const kClientAddress = createContextKey<string>('unknown', { description: 'the caller address throttling counts against' });
 export const kRequestId = createContextKey<string>('', { description: 'x-request-id, received or generated' });
@@ -27,7 +31,7 @@ export interface ClientAddressOptions {
  */
 export function requestContextValues(options: ClientAddressOptions) {
   const clientAddress = clientAddressResolver(options.trustProxy ? options.trustedProxies : undefined);
-  return (req: NodeServerRequest): ContextValues => {
+  return (req: RequestLike): ContextValues => {
     const values = createContextValues();
     values.set(kClientAddress, clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
     const given = req.headers['x-request-id'];

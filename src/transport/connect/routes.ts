@@ -1,17 +1,18 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import type { ReadinessPort } from '../../application/ports/readiness.port.js';
 import type { AuthorizationCheckMetrics, SigningKeyStatus } from '../../application/ports/request-authorization.port.js';
-import { Authorization, file_envoy_service_auth_v3_external_auth } from '../../gen/envoy/service/auth/v3/external_auth_pb.js';
+import { Authorization, file_envoy_service_auth_v3_external_auth, type CheckRequest } from '../../gen/envoy/service/auth/v3/external_auth_pb.js';
 import { file_google_rpc_error_details } from '../../gen/google/rpc/error_details_pb.js';
 import { Health, file_grpc_health_v1_health } from '../../gen/grpc/health/v1/health_pb.js';
 import * as reflectionV1Pb from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectionV1alphaPb from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
-import { IdentityService, file_identity_v1_identity } from '../../gen/identity/v1/identity_pb.js';
+import { IdentityService, file_identity_v1_identity, type VerifyTokenRequest } from '../../gen/identity/v1/identity_pb.js';
 import { file_identity_v1_events } from '../../gen/identity/v1/events_pb.js';
 import { ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
 import { HealthServiceHandler } from './health.service.js';
 import { IdentityServiceHandler, type IdentityUseCases } from './identity.service.js';
 import { ReflectionResponder, reflectionV1, reflectionV1alpha } from './reflection.service.js';
+import type { FastUnaryMethod } from './unary-fast-path.js';
 
 export interface RouteDeps {
   readonly useCases: IdentityUseCases;
@@ -27,8 +28,11 @@ export interface RouteDeps {
 
 const SERVED = [IdentityService, Authorization, Health, reflectionV1Pb.ServerReflection, reflectionV1alphaPb.ServerReflection];
 
-/** Every service on the API port, registered in one place. */
-export function routes(deps: RouteDeps) {
+/**
+ * Every service on the API port, registered in one place, and the hot unary methods the fast
+ * path answers (unary-fast-path.ts) with the same handler instances.
+ */
+export function routes(deps: RouteDeps): { register: (router: ConnectRouter) => void; fastUnary: FastUnaryMethod[] } {
   const files = [
     file_identity_v1_identity,
     file_identity_v1_events,
@@ -40,12 +44,19 @@ export function routes(deps: RouteDeps) {
     file_google_rpc_error_details,
   ];
   const responder = new ReflectionResponder(files, SERVED.map((service) => service.typeName));
-  return (router: ConnectRouter) => {
-    router.service(IdentityService, new IdentityServiceHandler(deps.useCases));
-    const { keys, metrics, ...extAuthzOptions } = deps.extAuthz;
-    router.service(Authorization, new ExtAuthzServiceHandler({ verifyToken: deps.useCases.verifyToken, keys, metrics }, extAuthzOptions));
+  const identity = new IdentityServiceHandler(deps.useCases);
+  const { keys, metrics, ...extAuthzOptions } = deps.extAuthz;
+  const extAuthz = new ExtAuthzServiceHandler({ verifyToken: deps.useCases.verifyToken, keys, metrics }, extAuthzOptions);
+  const fastUnary: FastUnaryMethod[] = [
+    { method: IdentityService.method.verifyToken, impl: (req: VerifyTokenRequest) => identity.verifyToken(req) },
+    { method: Authorization.method.check, impl: (req: CheckRequest) => extAuthz.check(req) },
+  ];
+  const register = (router: ConnectRouter) => {
+    router.service(IdentityService, identity);
+    router.service(Authorization, extAuthz);
     router.service(Health, new HealthServiceHandler(deps.readiness, { watchLifetimeMs: deps.healthWatchLifetimeMs }));
     router.service(reflectionV1Pb.ServerReflection, reflectionV1(responder));
     router.service(reflectionV1alphaPb.ServerReflection, reflectionV1alpha(responder));
   };
+  return { register, fastUnary };
 }

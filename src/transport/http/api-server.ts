@@ -1,11 +1,13 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ApiServerResponse } from './api-server-response.js';
 import { listen } from './listen.js';
 
-type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
+/** The API's handler for every stream the fast path leaves: Connect's adapter. */
+type NodeHandlerFn = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+/** Answers a stream itself and returns true, or returns false having touched nothing. */
+type StreamFastPath = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 
 /**
  * A connection idle this long has had no frame in either direction, so no unary call on it is
@@ -18,6 +20,11 @@ const ANSWER_GRACE_MS = 5_000;
 
 export interface ApiServerOptions {
   readonly handler: NodeHandlerFn;
+  /**
+   * Tried first on every stream within the limits, before Node's compatibility request and
+   * response objects exist for it (building them costs a unary call a fifth of its time).
+   */
+  readonly fastPath?: StreamFastPath;
   readonly maxConcurrentStreams: number;
   /** The largest header list a stream may carry (RFC 9113 counting: name + value + 32 per field). */
   readonly maxHeaderBytes: number;
@@ -67,15 +74,14 @@ export class ApiServer {
   private openStreams = 0;
 
   constructor(private readonly options: ApiServerOptions) {
-    this.server = http2.createServer(
-      {
-        settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
-        maxSessionInvalidFrames: 100,
-        maxSessionRejectedStreams: 100,
-        Http2ServerResponse: ApiServerResponse,
-      },
-      (req, res) => this.handle(req, res),
-    );
+    // No 'request' listener: Node would build compatibility objects for every stream. The
+    // streams are taken as they come, and those objects built here for the ones Connect serves.
+    this.server = http2.createServer({
+      settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+    });
+    this.server.on('stream', (stream, headers, _flags, rawHeaders) => this.handle(stream, headers, rawHeaders));
     // Node's own limit: past it, net.Server closes each new socket as it is accepted, before
     // any HTTP/2 state exists for it, while established sessions carry on.
     this.server.maxConnections = options.maxConnections;
@@ -124,28 +130,29 @@ export class ApiServer {
    * answer has not left `answerGraceMs` later (flow control: the client reads nothing), the
    * stream is reset too.
    */
-  private bound(req: http2.Http2ServerRequest): void {
-    const { stream } = req;
-    const { requestTimeoutMs, answerGraceMs = ANSWER_GRACE_MS, isLongLived } = this.options;
+  private bound(stream: http2.ServerHttp2Stream, requestRead: () => boolean, longLived: boolean): void {
+    const { requestTimeoutMs, answerGraceMs = ANSWER_GRACE_MS } = this.options;
     const reset = () => {
       if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
     };
     let timer = setTimeout(() => {
-      if (!req.readableEnded) return reset();
-      if (isLongLived?.(req) !== true) timer = setTimeout(reset, answerGraceMs).unref();
+      if (!requestRead()) return reset();
+      if (!longLived) timer = setTimeout(reset, answerGraceMs).unref();
     }, requestTimeoutMs).unref();
     stream.once('close', () => clearTimeout(timer));
   }
 
-  private handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
+  private handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void {
+    // Streams reset by their client report it as an error; the calls on them see it as their
+    // signal aborting. Unheard, the error would end the process.
+    stream.on('error', ignore);
     // The SETTINGS limit binds only once the client has acknowledged it, and nghttp2 enforces
     // it no further: a client that sends at once got a 60 KB header list through. Refused here
     // before any handler sees it, with the status HTTP has for it.
-    if (headerListBytes(req.rawHeaders) > this.options.maxHeaderBytes) {
-      res.writeHead(431, { 'content-length': '0' }).end();
+    if (headerListBytes(rawHeaders) > this.options.maxHeaderBytes) {
+      stream.respond({ ':status': 431, 'content-length': '0' }, { endStream: true });
       return;
     }
-    const stream = req.stream;
     if (this.openStreams >= this.options.maxOpenStreams) {
       this.options.onRefused?.('stream');
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
@@ -153,11 +160,33 @@ export class ApiServer {
     }
     this.openStreams += 1;
     stream.once('close', () => (this.openStreams -= 1));
+    if (this.options.fastPath?.(stream, headers) === true) {
+      this.bound(stream, () => stream.readableEnded, false);
+      return;
+    }
+    const req = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
+    const res = new ApiServerResponse(stream);
     if (this.options.answeredEarly?.(req) === true) return;
-    this.bound(req);
-    void this.options.handler(req, res);
+    this.bound(stream, () => req.readableEnded, this.options.isLongLived?.(req) === true);
+    // What Node's own 'request' dispatch does before a handler sees the request.
+    if (headers[':method'] === 'CONNECT') {
+      res.statusCode = http2.constants.HTTP_STATUS_METHOD_NOT_ALLOWED;
+      res.end();
+      return;
+    }
+    if (headers.expect !== undefined) {
+      if (headers.expect !== '100-continue') {
+        res.statusCode = http2.constants.HTTP_STATUS_EXPECTATION_FAILED;
+        res.end();
+        return;
+      }
+      res.writeContinue();
+    }
+    this.options.handler(req, res);
   }
 }
+
+const ignore = () => undefined;
 
 /**
  * The size of a header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113, section 6.5.2):

@@ -9,12 +9,23 @@ const GRPC_TYPE = { unary: 'unary', server_streaming: 'server_stream', client_st
 /** go-grpc-prometheus spells codes as Go's codes.Code.String(): "OK", "InvalidArgument", ... */
 const codeName = (error: ConnectError | undefined): string => (error === undefined ? 'OK' : Code[error.code]);
 
+export interface ObserveOptions {
+  /**
+   * Methods ("package.Service/Method") whose successful calls log at debug instead of info.
+   * At info, a line for every call of the hot read-only methods (VerifyToken, Check) cost 40 %
+   * of their throughput (measured: 8,000–10,000 calls per CPU-second at warn, 4,300–5,900 at
+   * info); their failures, and every call of the other methods, still log at info.
+   */
+  readonly quietOnSuccess?: ReadonlySet<string>;
+}
+
 /**
  * The edge of every call: one log line and the go-grpc-prometheus series, and the
  * x-request-id echoed so a caller can quote it. It sits outside the error mapping, so the
  * code it counts is the one the caller receives.
  */
-export function observeInterceptor(logger: Logger, metrics: RpcMetrics): Interceptor {
+export function observeInterceptor(logger: Logger, metrics: RpcMetrics, options: ObserveOptions = {}): Interceptor {
+  const quiet = options.quietOnSuccess ?? new Set<string>();
   const seriesByMethod = new Map<string, RpcMethodMetrics>();
   return (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
@@ -32,10 +43,11 @@ export function observeInterceptor(logger: Logger, metrics: RpcMetrics): Interce
       const code = codeName(connectError);
       series.handled(code, seconds);
       const failed = connectError?.code === Code.Internal || connectError?.code === Code.Unknown;
-      if (!logger.isLevelEnabled(failed ? 'error' : 'info')) return;
+      const level = failed ? 'error' : connectError === undefined && quiet.has(method) ? 'debug' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
       const line = { requestId, method, code, durationMs: Math.round(seconds * 1_000_000) / 1000, client: req.contextValues.get(kClientAddress) };
       if (failed) logger.error({ ...line, err: connectError?.cause ?? connectError }, 'rpc failed');
-      else logger.info(line, 'rpc');
+      else logger[level](line, 'rpc');
     };
     try {
       const res = await next(req);

@@ -1,0 +1,173 @@
+import http2 from 'node:http2';
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { Code, ConnectError, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
+import { compressionGzip, compressionBrotli } from '@connectrpc/connect-node';
+import type { Compression } from '@connectrpc/connect/protocol';
+import { contentTypeProto, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { respecGrpcMessage } from '../http/grpc-status-message.js';
+import { callSignal, FastCall, FastResponse, type FastRoute, type FastServeOptions } from './fast-call.js';
+
+/** connect-node's defaults, in its order: what a response may be compressed with. */
+const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
+/** connect's default compressMinBytes: smaller messages go out uncompressed even when negotiated. */
+export const COMPRESS_MIN_BYTES = 1024;
+const COMPRESSED_FLAG = 0b0000_0001;
+const ENVELOPE_HEADER_BYTES = 5;
+
+/** A unary gRPC call (application/grpc, uncompressed request) on the fast path: read, invoke, answer as connect would. */
+export async function serveGrpc(
+  route: FastRoute,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  options: FastServeOptions,
+  timeoutMs: number | undefined,
+  compression: Compression | undefined,
+): Promise<void> {
+  const contextValues = options.contextValues({ socket: stream.session?.socket ?? {}, headers });
+  const responseHeaders: Record<string, string> = { 'content-type': contentTypeProto };
+  if (compression !== undefined) responseHeaders['grpc-encoding'] = compression.name;
+  const call = callSignal(stream, options.shutdownSignal, timeoutMs);
+  try {
+    const input = await readMessage(stream, route.method.input, options.readMaxBytes);
+    let response: UnaryResponse;
+    try {
+      response = await route.invoke(new FastCall(headers, route.method, call.signal, contextValues, input, timeoutMs, 'grpc') as unknown as UnaryRequest);
+    } catch (error) {
+      throw ConnectError.from(error);
+    }
+    let data = toBinary(route.method.output, response.message);
+    let flags = 0;
+    if (compression !== undefined && data.byteLength >= COMPRESS_MIN_BYTES) {
+      data = await compression.compress(data);
+      flags = COMPRESSED_FLAG;
+    }
+    response.header.forEach((value, key) => (responseHeaders[key] ??= value));
+    const trailers: Record<string, string> = { 'grpc-status': '0' };
+    const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
+    trailer?.forEach((value, key) => (trailers[key] = value));
+    respond(stream, responseHeaders, trailers, envelope(flags, data));
+  } catch (error) {
+    const failure = error instanceof ConnectError ? error : new ConnectError('internal error', Code.Internal, undefined, undefined, error);
+    call.abort(failure);
+    const trailers: Record<string, string> = {};
+    setTrailerStatus(new Headers(), failure).forEach((value, key) => (trailers[key] = value));
+    // As ApiServerResponse does for Connect: the message in the spec's percent-encoding.
+    if (trailers['grpc-message'] !== undefined) trailers['grpc-message'] = respecGrpcMessage(trailers['grpc-message']);
+    respond(stream, responseHeaders, trailers, undefined);
+  } finally {
+    call.release();
+  }
+}
+
+/**
+ * The answer as Node's compatibility response sends it for Connect: headers, the message if
+ * any, then the trailers. A call answered before its request was read to the end (a message
+ * over the size limit) then gets RST_STREAM NO_ERROR, as ApiServerResponse does, so a client
+ * still uploading stops instead of waiting for flow-control credit.
+ */
+function respond(stream: http2.ServerHttp2Stream, headers: Record<string, string>, trailers: Record<string, string>, body: Buffer | undefined): void {
+  if (stream.closed || stream.headersSent) return;
+  stream.respond({ ':status': 200, ...headers }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => {
+    stream.sendTrailers(trailers);
+    if (!stream.readableEnded) setImmediate(endUnread, stream);
+  });
+  stream.end(body);
+}
+
+function endUnread(stream: http2.ServerHttp2Stream): void {
+  if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
+
+/**
+ * The request's one message, refused as connect refuses it (same code, same words): too big
+ * as soon as its length is known, compressed without an encoding, incomplete, missing, more
+ * than one, or not parsable.
+ */
+function readMessage<I extends DescMessage>(req: http2.ServerHttp2Stream, schema: I, readMaxBytes: number): Promise<MessageShape<I>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let checked = false;
+    const fail = (error: ConnectError) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.byteLength;
+      if (!checked && received >= ENVELOPE_HEADER_BYTES) {
+        checked = true;
+        const length = (chunks.length === 1 ? chunk : Buffer.concat(chunks)).readUInt32BE(1);
+        if (length > readMaxBytes) fail(new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
+      }
+    };
+    const onEnd = () => {
+      req.off('error', onError);
+      try {
+        resolve(parseOne(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), schema));
+      } catch (error) {
+        // parseOne throws ConnectErrors only.
+        reject(ConnectError.from(error));
+      }
+    };
+    // A stream reset before its body ended: the call's signal says why; nobody reads this answer.
+    const onError = (error: Error) => fail(new ConnectError(error.message, Code.Canceled));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+  });
+}
+
+function parseOne<I extends DescMessage>(body: Buffer | undefined, schema: I): MessageShape<I> {
+  const first = envelopeAt(body, 0);
+  if (first === undefined) throw new ConnectError('protocol error: missing input message for unary method', Code.Unimplemented);
+  const message = parse(schema, first);
+  const second = envelopeAt(body, first.end);
+  // connect parses a second message before it notices there is one too many.
+  if (second !== undefined) {
+    parse(schema, second);
+    throw new ConnectError('protocol error: received extra input message for unary method', Code.Unimplemented);
+  }
+  return message;
+}
+
+function parse<I extends DescMessage>(schema: I, envelope: { flags: number; data: Uint8Array }): MessageShape<I> {
+  if ((envelope.flags & COMPRESSED_FLAG) === COMPRESSED_FLAG) throw new ConnectError('received compressed envelope, but do not know how to decompress', Code.Internal);
+  try {
+    return fromBinary(schema, envelope.data);
+  } catch (error) {
+    throw new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
+  }
+}
+
+/** The envelope starting at `offset`, undefined at the body's end; an envelope cut short is a protocol error. */
+function envelopeAt(body: Buffer | undefined, offset: number): { flags: number; data: Uint8Array; end: number } | undefined {
+  const size = body?.byteLength ?? 0;
+  if (body === undefined || offset === size) return undefined;
+  if (size - offset < ENVELOPE_HEADER_BYTES) throw new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument);
+  const length = body.readUInt32BE(offset + 1);
+  const end = offset + ENVELOPE_HEADER_BYTES + length;
+  if (end > size) throw new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument);
+  return { flags: body[offset]!, data: body.subarray(offset + ENVELOPE_HEADER_BYTES, end), end };
+}
+
+function envelope(flags: number, data: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + data.byteLength);
+  frame[0] = flags;
+  frame.writeUInt32BE(data.byteLength, 1);
+  frame.set(data, ENVELOPE_HEADER_BYTES);
+  return frame;
+}
+
+/** What connect's compressionNegotiate picks for the response when the request is not compressed. */
+export function responseCompression(accepted: string | null): Compression | undefined {
+  if (accepted === null || accepted === '') return undefined;
+  for (const name of accepted.split(',')) {
+    const found = ACCEPT_COMPRESSION.find((compression) => compression.name === name.trim());
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
