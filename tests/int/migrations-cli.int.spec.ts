@@ -13,6 +13,7 @@ const ALL = [
   '0005-notify-outbox-commits',
   '0006-rekey-emails',
   '0007-create-sessions',
+  '0008-user-management',
 ];
 const LAST = ALL.at(-1)!;
 

@@ -20,4 +20,8 @@ export interface SessionRepository {
   saveRevocation(session: Session): Promise<void>;
   /** Revokes every live session of the user; answers how many there were. */
   revokeAllOfUser(userId: UserId, reason: SessionRevokedReason, now: Date): Promise<number>;
+  /** The user's sessions that are neither revoked nor expired at `now`, oldest first. */
+  listLiveOfUser(userId: UserId, now: Date): Promise<Session[]>;
+  /** Blanks the client addresses of every session of the user (erasure: an address is personal data). */
+  eraseClientAddresses(userId: UserId): Promise<void>;
 }

@@ -1,5 +1,17 @@
 import type { User } from '../../domain/identity/user.entity.js';
+import type { UserStatus } from '../../domain/identity/user-status.js';
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
+
+/** One page of ListUsers: ids above `afterId`, in id order, at most `limit`. */
+export interface UserListQuery {
+  readonly limit: number;
+  /** The last id of the previous page (keyset pagination); undefined for the first page. */
+  readonly afterId?: string | undefined;
+  /** One status; undefined: every status but deleted. */
+  readonly status?: UserStatus | undefined;
+  /** Only users whose email key starts with this (already normalised as keys are). */
+  readonly emailKeyPrefix?: string | undefined;
+}
 
 /** Users by id and by email key (the address lower-cased, see `Email.key`). */
 export interface UserRepository {
@@ -11,6 +23,10 @@ export interface UserRepository {
    * concurrent disable or delete waits for (or is seen by) what this transaction writes.
    */
   findByIdForShare(id: UserId): Promise<User | undefined>;
+  /** Reads the user and locks its row until the transaction ends: the changes of operators take turns. */
+  findByIdForUpdate(id: UserId): Promise<User | undefined>;
+  /** A page of users (ListUsers). */
+  list(query: UserListQuery): Promise<User[]>;
   findByEmail(emailKey: string): Promise<User | undefined>;
   existsByEmail(emailKey: string): Promise<boolean>;
   /** Inserts a new user; throws UserAlreadyExistsError when the email key is taken. */

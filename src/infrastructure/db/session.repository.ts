@@ -66,4 +66,23 @@ export class KnexSessionRepository implements SessionRepository {
   revokeAllOfUser(userId: UserId, reason: SessionRevokedReason, now: Date): Promise<number> {
     return withDbErrors(() => this.db('sessions').where({ user_id: userId.value }).whereNull('revoked_at').update({ revoked_at: now, revoked_reason: reason }));
   }
+
+  listLiveOfUser(userId: UserId, now: Date): Promise<Session[]> {
+    return withDbErrors(async () => {
+      // sessions_user_live_idx: the user's unrevoked sessions; the expiry is a filter on few rows.
+      const rows = (await this.db('sessions')
+        .where({ user_id: userId.value })
+        .whereNull('revoked_at')
+        .andWhere('idle_expires_at', '>', now)
+        .andWhere('expires_at', '>', now)
+        .orderBy([{ column: 'created_at' }, { column: 'id' }])) as SessionRow[];
+      return rows.map((row) => sessionMapper.toDomain(row));
+    });
+  }
+
+  eraseClientAddresses(userId: UserId): Promise<void> {
+    return withDbErrors(async () => {
+      await this.db('sessions').where({ user_id: userId.value }).update({ client_address: '' });
+    });
+  }
 }

@@ -8,32 +8,37 @@ import { UserId } from '../../domain/identity/value-objects/user-id.value-object
 /** A row of the users table as pg and PGlite return it. */
 export interface UserRow {
   id: string;
-  email: string;
-  email_key: string;
-  password_hash: string;
-  first_name: string;
-  last_name: string;
+  /** NULL (with the names and hash) only in an erased user's tombstone. */
+  email: string | null;
+  email_key: string | null;
+  password_hash: string | null;
+  first_name: string | null;
+  last_name: string | null;
   status: string;
   created_at: Date;
   updated_at: Date;
   tokens_valid_after: Date | null;
+  disabled_reason: string | null;
 }
 
 const statuses = new Set<string>(Object.values(UserStatus));
 
 export const userMapper = {
   toPersistence(user: User): UserRow {
+    // An erased user keeps its id only: nothing personal is written back.
+    const erased = user.status === UserStatus.Deleted;
     return {
       id: user.id.value,
-      email: user.email.value,
-      email_key: user.email.key,
-      password_hash: user.passwordHash.reveal(),
-      first_name: user.firstName.value,
-      last_name: user.lastName.value,
+      email: erased ? null : user.email.value,
+      email_key: erased ? null : user.email.key,
+      password_hash: erased ? null : user.passwordHash.reveal(),
+      first_name: erased ? null : user.firstName.value,
+      last_name: erased ? null : user.lastName.value,
       status: user.status,
       created_at: user.createdAt,
       updated_at: user.updatedAt,
       tokens_valid_after: user.tokensValidAfter ?? null,
+      disabled_reason: user.disabledReason ?? null,
     };
   },
 
@@ -41,14 +46,15 @@ export const userMapper = {
     if (!statuses.has(row.status)) throw new Error(`users.status has an unknown value for user ${row.id}`);
     return User.restore({
       id: UserId.fromTrusted(row.id),
-      email: Email.fromTrusted(row.email),
-      firstName: PersonName.fromTrusted(row.first_name),
-      lastName: PersonName.fromTrusted(row.last_name),
-      passwordHash: PasswordHash.fromTrusted(row.password_hash),
+      email: Email.fromTrusted(row.email ?? ''),
+      firstName: PersonName.fromTrusted(row.first_name ?? ''),
+      lastName: PersonName.fromTrusted(row.last_name ?? ''),
+      passwordHash: PasswordHash.fromTrusted(row.password_hash ?? ''),
       status: row.status as UserStatus,
       createdAt: new Date(row.created_at),
       updatedAt: new Date(row.updated_at),
       tokensValidAfter: row.tokens_valid_after === null || row.tokens_valid_after === undefined ? undefined : new Date(row.tokens_valid_after),
+      disabledReason: row.disabled_reason ?? undefined,
     });
   },
 };

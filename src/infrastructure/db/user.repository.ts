@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { UserAlreadyExistsError } from '../../domain/identity/identity.errors.js';
-import type { UserRepository } from '../../application/ports/user.repository.port.js';
+import type { UserListQuery, UserRepository } from '../../application/ports/user.repository.port.js';
+import { UserStatus } from '../../domain/identity/user-status.js';
 import type { User } from '../../domain/identity/user.entity.js';
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import { isUniqueViolation, withDbErrors } from './db-errors.js';
@@ -25,6 +26,32 @@ export class KnexUserRepository implements UserRepository {
     return withDbErrors(async () => {
       const row = (await this.db('users').where({ id: id.value }).forShare().first()) as UserRow | undefined;
       return row === undefined ? undefined : userMapper.toDomain(row);
+    });
+  }
+
+  findByIdForUpdate(id: UserId): Promise<User | undefined> {
+    return withDbErrors(async () => {
+      const row = (await this.db('users').where({ id: id.value }).forUpdate().first()) as UserRow | undefined;
+      return row === undefined ? undefined : userMapper.toDomain(row);
+    });
+  }
+
+  /**
+   * Keyset pagination: `id > afterId order by id limit n`, every value bound as a parameter.
+   * The prefix is a LIKE pattern with its wildcards escaped, served by users_email_key_prefix_idx
+   * (text_pattern_ops); a status is served by users_status_id_idx, no filter by the primary key.
+   */
+  list(query: UserListQuery): Promise<User[]> {
+    return withDbErrors(async () => {
+      const q = this.db('users').select('*').orderBy('id').limit(query.limit);
+      if (query.status !== undefined) q.where('status', query.status);
+      else q.whereNot('status', UserStatus.Deleted);
+      if (query.afterId !== undefined) q.where('id', '>', query.afterId);
+      if (query.emailKeyPrefix !== undefined && query.emailKeyPrefix !== '') {
+        q.whereRaw("email_key like ? escape '\\'", [`${escapeLike(query.emailKeyPrefix)}%`]);
+      }
+      const rows = (await q) as UserRow[];
+      return rows.map((row) => userMapper.toDomain(row));
     });
   }
 
@@ -67,3 +94,6 @@ export class KnexUserRepository implements UserRepository {
     });
   }
 }
+
+/** A LIKE pattern that matches `text` literally: its wildcards and the escape character escaped. */
+const escapeLike = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`);

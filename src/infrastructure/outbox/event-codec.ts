@@ -5,7 +5,11 @@ import { SessionRevokedReason } from '../../domain/identity/session-revoked-reas
 import {
   SessionRevokedReason as SessionRevokedReasonMessage,
   SessionRevokedSchema,
+  UserDeletedSchema,
+  UserDisabledSchema,
+  UserEnabledSchema,
   UserPasswordChangedSchema,
+  UserProfileUpdatedSchema,
   UserRegisteredSchema,
 } from '../../gen/identity/v1/events_pb.js';
 
@@ -32,6 +36,10 @@ export const SUBJECTS: Readonly<Record<string, string>> = {
   'identity.v1.UserEnabled': 'user.enabled',
   'identity.v1.UserDeleted': 'user.deleted',
   'identity.v1.SessionRevoked': 'session.revoked',
+  'identity.v1.UserProfileUpdated': 'user.profile_updated',
+  'identity.v1.UserDisabled': 'user.disabled',
+  'identity.v1.UserEnabled': 'user.enabled',
+  'identity.v1.UserDeleted': 'user.deleted',
 };
 
 const REASON: Readonly<Record<SessionRevokedReason, SessionRevokedReasonMessage>> = {
@@ -54,6 +62,17 @@ function payloadOf(event: DomainEvent): Uint8Array {
       );
     case 'identity.v1.UserPasswordChanged':
       return toBinary(UserPasswordChangedSchema, create(UserPasswordChangedSchema, { eventId: event.eventId, userId: event.userId, byAdmin: event.byAdmin, occurredAt }));
+    case 'identity.v1.UserProfileUpdated':
+      return toBinary(
+        UserProfileUpdatedSchema,
+        create(UserProfileUpdatedSchema, { eventId: event.eventId, userId: event.userId, firstName: event.firstName, lastName: event.lastName, occurredAt }),
+      );
+    case 'identity.v1.UserDisabled':
+      return toBinary(UserDisabledSchema, create(UserDisabledSchema, { eventId: event.eventId, userId: event.userId, reason: event.reason, occurredAt }));
+    case 'identity.v1.UserEnabled':
+      return toBinary(UserEnabledSchema, create(UserEnabledSchema, { eventId: event.eventId, userId: event.userId, occurredAt }));
+    case 'identity.v1.UserDeleted':
+      return toBinary(UserDeletedSchema, create(UserDeletedSchema, { eventId: event.eventId, userId: event.userId, occurredAt }));
     case 'identity.v1.SessionRevoked':
       return toBinary(
         SessionRevokedSchema,

@@ -1,4 +1,5 @@
 import type { SessionRevokedEvent } from './session-revoked.event.js';
+import type { UserDeletedEvent, UserDisabledEvent, UserEnabledEvent, UserProfileUpdatedEvent } from './user-management.events.js';
 import type { UserPasswordChangedEvent } from './user-password-changed.event.js';
 
 /**
@@ -17,4 +18,11 @@ export interface UserRegisteredEvent {
 }
 
 /** Every event the identity domain raises. */
-export type DomainEvent = UserRegisteredEvent | UserPasswordChangedEvent | SessionRevokedEvent;
+export type DomainEvent =
+  | UserRegisteredEvent
+  | UserPasswordChangedEvent
+  | SessionRevokedEvent
+  | UserProfileUpdatedEvent
+  | UserDisabledEvent
+  | UserEnabledEvent
+  | UserDeletedEvent;

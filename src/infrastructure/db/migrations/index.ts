@@ -6,12 +6,13 @@ import * as createLoginAttempts from './0004-create-login-attempts.js';
 import * as notifyOutboxCommits from './0005-notify-outbox-commits.js';
 import * as rekeyEmails from './0006-rekey-emails.js';
 import * as createSessions from './0007-create-sessions.js';
+import * as userManagement from './0008-user-management.js';
 
 interface Migration extends Knex.Migration {
   readonly name: string;
 }
 
-const migrations: readonly Migration[] = [createUsers, createOutbox, createSigningKeys, createLoginAttempts, notifyOutboxCommits, rekeyEmails, createSessions];
+const migrations: readonly Migration[] = [createUsers, createOutbox, createSigningKeys, createLoginAttempts, notifyOutboxCommits, rekeyEmails, createSessions, userManagement];
 
 /**
  * Migrations are imported, not discovered on disk, so they run the same from TypeScript
