@@ -40,7 +40,7 @@ COPY --chown=root:root bin ./bin
 # The embedded development database writes here; production sets DATABASE_URL instead.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
-EXPOSE 50051 9464
+EXPOSE 50051 50052 9464
 # /healthz on the admin port; node's own fetch, since the slim image has no curl.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.ADMIN_PORT||9464)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

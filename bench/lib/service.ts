@@ -57,6 +57,7 @@ async function startService(options: ServiceOptions, nats: BenchNats, scope: Sco
     HOST: '127.0.0.1',
     PORT: String(port),
     ADMIN_PORT: String(adminPort),
+    MANAGEMENT_PORT: '0',
     LOG_LEVEL: 'warn',
     DATABASE_URL: options.database.url,
     NATS_URL: options.natsUrl,

@@ -5,6 +5,14 @@ import type { PasswordHasher } from '../application/ports/password-hasher.port.j
 import { Authenticate } from '../application/use-cases/authenticate.use-case.js';
 import { BatchGetUsers } from '../application/use-cases/batch-get-users.use-case.js';
 import { ChangePassword } from '../application/use-cases/change-password.use-case.js';
+import { DeleteUser } from '../application/use-cases/delete-user.use-case.js';
+import { DisableUser } from '../application/use-cases/disable-user.use-case.js';
+import { EnableUser } from '../application/use-cases/enable-user.use-case.js';
+import { ListSessions } from '../application/use-cases/list-sessions.use-case.js';
+import { ListUsers } from '../application/use-cases/list-users.use-case.js';
+import { RevokeUserSessions } from '../application/use-cases/revoke-user-sessions.use-case.js';
+import { SetPassword } from '../application/use-cases/set-password.use-case.js';
+import { UpdateUserProfile } from '../application/use-cases/update-user-profile.use-case.js';
 import { GetUser } from '../application/use-cases/get-user.use-case.js';
 import { Logout } from '../application/use-cases/logout.use-case.js';
 import { RefreshTokens } from '../application/use-cases/refresh-token.use-case.js';
@@ -28,11 +36,13 @@ import { noLoginThrottle } from '../infrastructure/throttle/pg-login-throttle.js
 import type { KeyRing } from '../infrastructure/tokens/key-ring.js';
 import { AdminServer } from '../transport/http/admin-server.js';
 import { isHealthWatch, refuseWatchPastCap } from '../transport/connect/health.service.js';
-import { ApiServer } from '../transport/http/api-server.js';
+import { ApiServer, type ApiServerOptions } from '../transport/http/api-server.js';
+import { readTlsFiles } from '../transport/http/tls-files.js';
 import { apiHandler } from './wiring/api-handler.js';
 import { warnDevelopmentFallbacks } from './wiring/dev-fallbacks.js';
 import { keyRing } from './wiring/keys.js';
 import { loginThrottle } from './wiring/login-throttle.js';
+import { apiTlsFiles, managementServer, managementTlsFiles, reloadTlsOnChange } from './wiring/management.js';
 import { natsConnector, outboxRelay } from './wiring/outbox.js';
 import { passwordPolicy } from './wiring/password-policy.js';
 import { revocation, sessionCleanup } from './wiring/revocation.js';
@@ -46,6 +56,13 @@ export interface ServiceOverrides {
   readonly clock?: Clock;
 }
 
+export interface StartedPorts {
+  readonly apiPort: number;
+  readonly adminPort: number;
+  /** Undefined when MANAGEMENT_PORT=0 (off). */
+  readonly managementPort: number | undefined;
+}
+
 /** The whole service, assembled and connected to its database, but not yet listening. */
 export interface Service extends AsyncDisposable {
   readonly config: Config;
@@ -55,11 +72,10 @@ export interface Service extends AsyncDisposable {
   readonly readiness: Readiness;
   readonly keys: KeyRing;
   readonly relay: OutboxRelay | undefined;
-  /** The Node request handler of the API port (gRPC, gRPC-Web, Connect): for tests and other servers. */
   /** Connect's handler for every service of the API port (the fast path is the API server's own). */
   readonly apiHandler: ReturnType<typeof apiHandler>['handler'];
-  /** Listens on PORT and ADMIN_PORT and starts the relay; resolves to the ports bound. */
-  start(): Promise<{ readonly apiPort: number; readonly adminPort: number }>;
+  /** Listens on PORT, ADMIN_PORT and MANAGEMENT_PORT (unless 0) and starts the relay; resolves to the ports bound. */
+  start(): Promise<StartedPorts>;
   /** Graceful stop: not serving, in-flight calls finish, relay stops, then every resource closes. */
   shutdown(): Promise<void>;
 }
@@ -153,6 +169,16 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     getUser: new GetUser(users),
     batchGetUsers: new BatchGetUsers(users),
   };
+  const managementUseCases = {
+    listUsers: new ListUsers(users),
+    updateUserProfile: new UpdateUserProfile({ uow, clock }),
+    setPassword: new SetPassword({ uow, users, hasher, passwordPolicy: policy, clock }),
+    disableUser: new DisableUser({ uow, clock }),
+    enableUser: new EnableUser({ uow, clock }),
+    deleteUser: new DeleteUser({ uow, clock }),
+    listSessions: new ListSessions({ uow, users, clock }),
+    revokeUserSessions: new RevokeUserSessions({ uow, clock }),
+  };
 
   const readiness = new Readiness({
     knex: db.knex,
@@ -166,9 +192,7 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
   stack.defer(() => readiness.stop());
   const shutdownSignal = new AbortController();
   const { handler, fastPath } = apiHandler({ config, logger, metrics, readiness, useCases, keys, shutdownSignal: shutdownSignal.signal });
-  const api = new ApiServer({
-    handler,
-    fastPath,
+  const limits: Omit<ApiServerOptions, 'handler' | 'fastPath' | 'tls'> = {
     maxConcurrentStreams: config.MAX_CONCURRENT_STREAMS,
     maxHeaderBytes: config.MAX_HEADER_BYTES,
     idleTimeoutMs: config.IDLE_TIMEOUT_SECONDS * 1000,
@@ -179,20 +203,35 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
     onRefused: (kind) => metrics.apiRefused.inc({ kind }),
     answeredEarly: refuseWatchPastCap(readiness),
     isLongLived: isHealthWatch,
-  });
+  };
+  const apiTls = apiTlsFiles(config);
+  const api = new ApiServer({ ...limits, handler, fastPath, ...(apiTls !== undefined && { tls: await readTlsFiles(apiTls) }) });
+  if (apiTls !== undefined) stack.defer(reloadTlsOnChange(api, apiTls, config, logger, 'api'));
+  const management =
+    config.MANAGEMENT_PORT === 0
+      ? undefined
+      : await managementServer({ config, logger, metrics, readiness, useCases: managementUseCases, shutdownSignal: shutdownSignal.signal, limits });
+  const managementTls = managementTlsFiles(config);
+  if (management !== undefined && managementTls !== undefined) stack.defer(reloadTlsOnChange(management, managementTls, config, logger, 'management'));
   const admin = new AdminServer({ readiness, registry: metrics.registry, jwks: () => keys.published().map((key) => key.jwk) });
 
   const resources = stack.move();
   async function start() {
     const apiAddress = await api.listen(config.PORT, config.HOST);
     resources.defer(() => api.close(0));
+    const managementAddress = await management?.listen(config.MANAGEMENT_PORT, config.HOST);
+    if (management !== undefined) resources.defer(() => management.close(0));
     const adminAddress = await admin.listen(config.ADMIN_PORT, config.HOST);
     resources.defer(() => admin.close());
     readiness.monitor(HEALTH_MONITOR_MS);
     relay?.start();
     listener?.start();
-    logger.info({ port: apiAddress.port, adminPort: adminAddress.port, relay: relay !== undefined }, 'identity service started');
-    return { apiPort: apiAddress.port, adminPort: adminAddress.port };
+    const managementPort = managementAddress?.port;
+    logger.info(
+      { port: apiAddress.port, adminPort: adminAddress.port, managementPort, managementTls: managementTls !== undefined, apiTls: apiTls !== undefined, relay: relay !== undefined },
+      'identity service started',
+    );
+    return { apiPort: apiAddress.port, adminPort: adminAddress.port, managementPort };
   }
 
   let stopping: Promise<void> | undefined;
@@ -212,7 +251,7 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
         Math.max(0, graceMs - ANSWER_LEFTOVERS_MS),
       ).unref();
       try {
-        await api.close(graceMs);
+        await Promise.all([api.close(graceMs), management?.close(graceMs)]);
         clearTimeout(abortLeftovers);
         await relay?.stop(Math.max(0, deadline - Date.now()));
       } finally {
@@ -225,7 +264,7 @@ export async function buildService(config: Config, overrides: ServiceOverrides =
 }
 
 /** Builds the service and opens its ports: what `serve` and the end-to-end tests run. */
-export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<Service & { readonly apiPort: number; readonly adminPort: number }> {
+export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<Service & StartedPorts> {
   const service = await buildService(config, overrides);
   try {
     return Object.assign(service, await service.start());

@@ -4,6 +4,7 @@ import { CodedError } from '../domain/shared/coded-error.js';
 export const ApplicationErrorCode = {
   Overloaded: 'IDENTITY.OVERLOADED',
   Unavailable: 'IDENTITY.UNAVAILABLE',
+  CallerNotAllowed: 'IDENTITY.CALLER_NOT_ALLOWED',
 } as const;
 export type ApplicationErrorCode = (typeof ApplicationErrorCode)[keyof typeof ApplicationErrorCode];
 
@@ -26,5 +27,17 @@ export class ServiceUnavailableError extends ApplicationError {
 
   constructor(what: string, options?: ErrorOptions) {
     super(`${what} is unavailable, retry later`, options);
+  }
+}
+
+/**
+ * A caller of the management port with a valid client certificate whose identity (URI or DNS
+ * SAN) is not in MANAGEMENT_ALLOWED_CALLERS. The message names neither the caller nor the list.
+ */
+export class CallerNotAllowedError extends ApplicationError {
+  readonly code = ApplicationErrorCode.CallerNotAllowed;
+
+  constructor() {
+    super('the caller is not allowed to use this service');
   }
 }

@@ -71,7 +71,8 @@ export interface ServerProcess extends AsyncDisposable {
  * carries the ports it bound (use PORT=0 and ADMIN_PORT=0). Logs must be at info or lower.
  */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000, compiledEntry?: string): Promise<ServerProcess> {
-  const child = spawnCli(['serve'], { ...env, LOG_LEVEL: env['LOG_LEVEL'] === 'silent' ? 'info' : (env['LOG_LEVEL'] ?? 'info') }, compiledEntry);
+  // The management port is off unless a test asks for it (its default, 50052, is one fixed port for every process).
+  const child = spawnCli(['serve'], { MANAGEMENT_PORT: '0', ...env, LOG_LEVEL: env['LOG_LEVEL'] === 'silent' ? 'info' : (env['LOG_LEVEL'] ?? 'info') }, compiledEntry);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let buffer = '';

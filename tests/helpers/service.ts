@@ -18,6 +18,8 @@ export function testEnv(db: Pick<TestDatabase, 'url'>, extra: Record<string, str
     HOST: '127.0.0.1',
     PORT: '0',
     ADMIN_PORT: '0',
+    // Off: 0 is "off" for this port, not "any free port"; tests of it pick a free one (managementPort()).
+    MANAGEMENT_PORT: '0',
     LOG_LEVEL: 'silent',
     BCRYPT_COST: '10',
     HASH_WORKERS: '1',
@@ -38,6 +40,8 @@ export interface TestService extends Service {
   readonly url: string;
   /** http://127.0.0.1:<admin port> */
   readonly adminUrl: string;
+  /** http(s)://127.0.0.1:<management port>, when MANAGEMENT_PORT is not 0. */
+  readonly managementUrl: string | undefined;
 }
 
 export async function startTestService(env: Record<string, string>, overrides: ServiceOverrides = {}): Promise<TestService> {
@@ -45,6 +49,7 @@ export async function startTestService(env: Record<string, string>, overrides: S
   return Object.assign(service, {
     url: `http://127.0.0.1:${service.apiPort}`,
     adminUrl: `http://127.0.0.1:${service.adminPort}`,
+    managementUrl: service.managementPort === undefined ? undefined : `${env['MANAGEMENT_TLS_CERT_FILE'] === undefined ? 'http' : 'https'}://127.0.0.1:${service.managementPort}`,
   });
 }
 

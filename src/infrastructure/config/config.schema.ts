@@ -33,6 +33,16 @@ const cidrList = z
     const problems = cidrs.map(cidrProblem).filter((problem) => problem !== undefined);
     if (problems.length > 0) ctx.addIssue({ code: 'custom', message: `must be comma-separated CIDRs (${problems.join(', ')})` });
   });
+/** A file the service reads at start (and re-reads when it changes): a path, not its contents. */
+const filePath = z.string().regex(/^\S(.*\S)?$/, 'must be a file path without surrounding spaces');
+/** Identities a client certificate may carry (URI or DNS SANs, e.g. spiffe://cluster.local/ns/ops/sa/admin). */
+const callerList = z
+  .string()
+  .transform((value) => value.split(',').map((entry) => entry.trim()))
+  .refine((entries) => entries.every((entry) => /^\S+$/.test(entry)), 'must be a comma-separated list of URI or DNS names, without empty entries');
+const MANAGEMENT_TLS = ['MANAGEMENT_TLS_CERT_FILE', 'MANAGEMENT_TLS_KEY_FILE', 'MANAGEMENT_TLS_CLIENT_CA_FILE'] as const;
+const API_TLS = ['TLS_CERT_FILE', 'TLS_KEY_FILE'] as const;
+
 const base64Key = z
   .string()
   .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded');
@@ -47,6 +57,19 @@ export const configSchema = z
     HOST: hostName.default('0.0.0.0'),
     PORT: port(50_051),
     ADMIN_PORT: port(9_464),
+    /** UserManagementService's own port; 0 turns it off. */
+    MANAGEMENT_PORT: port(50_052),
+    MANAGEMENT_TLS_CERT_FILE: filePath.optional(),
+    MANAGEMENT_TLS_KEY_FILE: filePath.optional(),
+    MANAGEMENT_TLS_CLIENT_CA_FILE: filePath.optional(),
+    MANAGEMENT_ALLOWED_CALLERS: callerList.optional(),
+    /** The management port in cleartext in production: a mesh does the mTLS and restricts the port. */
+    MANAGEMENT_INSECURE: flag(false),
+    /** HTTP/2 over TLS on the API port, for deployments without a mesh. */
+    TLS_CERT_FILE: filePath.optional(),
+    TLS_KEY_FILE: filePath.optional(),
+    /** How often the certificate files are checked for a change (cert-manager rotates them). */
+    TLS_RELOAD_SECONDS: int(1, 3_600, 10),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
@@ -127,6 +150,28 @@ export const configSchema = z
   // `when`: run even after another variable failed its type check (zod skips refinements then
   // by default), so one error names every bad variable: NODE_ENV=production PORT=abc named only PORT.
   .superRefine((env, ctx) => {
+    const managementTls = MANAGEMENT_TLS.filter((name) => env[name] !== undefined);
+    if (managementTls.length > 0 && managementTls.length < MANAGEMENT_TLS.length) {
+      for (const name of MANAGEMENT_TLS.filter((name) => env[name] === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `is required with ${managementTls.join(' and ')} (mutual TLS needs the certificate, its key and the client CA)` });
+      }
+    }
+    const apiTls = API_TLS.filter((name) => env[name] !== undefined);
+    if (apiTls.length === 1) {
+      const missing = API_TLS.find((name) => env[name] === undefined)!;
+      ctx.addIssue({ code: 'custom', path: [missing], message: `is required with ${apiTls[0]}` });
+    }
+    if (env.NODE_ENV === 'production' && env.MANAGEMENT_PORT !== 0 && managementTls.length === 0 && env.MANAGEMENT_INSECURE !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MANAGEMENT_PORT'],
+        message:
+          'is open without mutual TLS while NODE_ENV=production: set MANAGEMENT_TLS_CERT_FILE, MANAGEMENT_TLS_KEY_FILE and MANAGEMENT_TLS_CLIENT_CA_FILE, or MANAGEMENT_INSECURE=true (a mesh does the mTLS and restricts the port), or MANAGEMENT_PORT=0',
+      });
+    }
+    if (env.MANAGEMENT_PORT !== 0 && env.MANAGEMENT_PORT === env.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['MANAGEMENT_PORT'], message: 'must differ from PORT: user management is never served on the API port' });
+    }
     if (env.NODE_ENV === 'production' && env.KEY_ENCRYPTION_KEY === undefined) {
       ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required when NODE_ENV=production' });
     }

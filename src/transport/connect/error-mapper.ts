@@ -16,6 +16,7 @@ export const STATUS_BY_ERROR_CODE: Readonly<Record<ErrorCode | ApplicationErrorC
   [ErrorCode.TooManyAttempts]: Code.ResourceExhausted,
   [ApplicationErrorCode.Overloaded]: Code.ResourceExhausted,
   [ApplicationErrorCode.Unavailable]: Code.Unavailable,
+  [ApplicationErrorCode.CallerNotAllowed]: Code.PermissionDenied,
 };
 
 const ERROR_DOMAIN = 'identity.v1';

@@ -9,11 +9,14 @@ import {
 import { IdentityService } from '../../gen/identity/v1/identity_pb.js';
 
 /** "" is the server as a whole; the other names are the services it serves. */
-const SERVICES = ['', IdentityService.typeName];
+/** The services the API port reports on; another port passes its own (`services`). */
+const API_SERVICES: readonly string[] = ['', IdentityService.typeName];
 
 const statusOf = (ready: boolean) => (ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
 
 export interface HealthServiceOptions {
+  /** The service names answered ("" is the server as a whole); default: the API port's. */
+  readonly services?: readonly string[];
   /**
    * How long one Watch stream lives before it ends with OK (clients watch again). Each open
    * Watch holds a stream and a subscription; a lifetime bounds how long a flood holds them.
@@ -55,16 +58,20 @@ export class HealthServiceHandler implements ServiceImpl<typeof Health> {
   constructor(
     private readonly readiness: ReadinessPort,
     private readonly options: HealthServiceOptions,
-  ) {}
+  ) {
+    this.services = options.services ?? API_SERVICES;
+  }
+
+  private readonly services: readonly string[];
 
   async check(req: HealthCheckRequest) {
-    if (!SERVICES.includes(req.service)) throw new ConnectError(`unknown service ${req.service}`, Code.NotFound);
+    if (!this.services.includes(req.service)) throw new ConnectError(`unknown service ${req.service}`, Code.NotFound);
     return { status: await this.currentStatus() };
   }
 
   async list() {
     const status = await this.currentStatus();
-    return { statuses: Object.fromEntries(SERVICES.map((service) => [service, { status }])) };
+    return { statuses: Object.fromEntries(this.services.map((service) => [service, { status }])) };
   }
 
   /**
@@ -73,7 +80,7 @@ export class HealthServiceHandler implements ServiceImpl<typeof Health> {
    * and the call stays open, as health.proto asks. Past the cap on watchers: RESOURCE_EXHAUSTED.
    */
   async *watch(req: HealthCheckRequest, ctx: HandlerContext) {
-    const known = SERVICES.includes(req.service);
+    const known = this.services.includes(req.service);
     const changes: boolean[] = [];
     let wake: (() => void) | undefined;
     const notify = () => {

@@ -8,9 +8,11 @@ import * as reflectionV1Pb from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectionV1alphaPb from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { IdentityService, file_identity_v1_identity, type VerifyTokenRequest } from '../../gen/identity/v1/identity_pb.js';
 import { file_identity_v1_events } from '../../gen/identity/v1/events_pb.js';
+import { UserManagementService, file_identity_v1_user_management } from '../../gen/identity/v1/user_management_pb.js';
 import { ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
 import { HealthServiceHandler } from './health.service.js';
 import { IdentityServiceHandler, type IdentityUseCases } from './identity.service.js';
+import { ManagementServiceHandler, type ManagementUseCases } from './management.service.js';
 import { ReflectionResponder, reflectionV1, reflectionV1alpha } from './reflection.service.js';
 import type { FastUnaryMethod } from './unary-fast-path.js';
 
@@ -59,4 +61,33 @@ export function routes(deps: RouteDeps): { register: (router: ConnectRouter) => 
     router.service(reflectionV1alphaPb.ServerReflection, reflectionV1alpha(responder));
   };
   return { register, fastUnary };
+}
+
+export interface ManagementRouteDeps {
+  readonly useCases: ManagementUseCases;
+  readonly readiness: ReadinessPort;
+  readonly healthWatchLifetimeMs: number;
+}
+
+const MANAGEMENT_SERVED = [UserManagementService, Health, reflectionV1Pb.ServerReflection, reflectionV1alphaPb.ServerReflection];
+
+/**
+ * Every service on the management port: user management, with its own health and reflection.
+ * IdentityService is not here, and UserManagementService is not on the API port.
+ */
+export function managementRoutes(deps: ManagementRouteDeps) {
+  const files = [
+    file_identity_v1_user_management,
+    file_grpc_health_v1_health,
+    reflectionV1Pb.file_grpc_reflection_v1_reflection,
+    reflectionV1alphaPb.file_grpc_reflection_v1alpha_reflection,
+    file_google_rpc_error_details,
+  ];
+  const responder = new ReflectionResponder(files, MANAGEMENT_SERVED.map((service) => service.typeName));
+  return (router: ConnectRouter) => {
+    router.service(UserManagementService, new ManagementServiceHandler(deps.useCases));
+    router.service(Health, new HealthServiceHandler(deps.readiness, { watchLifetimeMs: deps.healthWatchLifetimeMs, services: ['', UserManagementService.typeName] }));
+    router.service(reflectionV1Pb.ServerReflection, reflectionV1(responder));
+    router.service(reflectionV1alphaPb.ServerReflection, reflectionV1alpha(responder));
+  };
 }

@@ -59,6 +59,20 @@ export interface ApiServerOptions {
   readonly answeredEarly?: (req: http2.Http2ServerRequest) => boolean;
   /** Told of each connection and stream refused at these limits (a metric: a flood must not be a flood of log lines). */
   readonly onRefused?: (kind: 'connection' | 'stream') => void;
+  /**
+   * HTTP/2 over TLS (ALPN h2, no HTTP/1.1, no cleartext) instead of h2c: the certificate and
+   * key, and for mutual TLS the client CA with `requestCert` and `rejectUnauthorized`.
+   * Replaced on a running server with setSecureContext().
+   */
+  readonly tls?: TlsOptions;
+}
+
+/** What a TLS listener is made of (PEM contents, not file names). */
+export interface TlsOptions {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Client certificates must chain to this CA (mutual TLS). */
+  readonly clientCa?: Buffer | undefined;
 }
 
 /**
@@ -69,24 +83,45 @@ export interface ApiServerOptions {
  * grace period, cut what is left.
  */
 export class ApiServer {
-  private readonly server: http2.Http2Server;
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private openStreams = 0;
 
   constructor(private readonly options: ApiServerOptions) {
     // No 'request' listener: Node would build compatibility objects for every stream. The
     // streams are taken as they come, and those objects built here for the ones Connect serves.
-    this.server = http2.createServer({
+    const common = {
       settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
-    });
-    this.server.on('stream', (stream, headers, _flags, rawHeaders) => this.handle(stream, headers, rawHeaders));
+    };
+    this.server =
+      options.tls === undefined
+        ? http2.createServer(common)
+        : http2.createSecureServer(
+            // A handshake gets the preface's time: a socket that never finishes one holds a connection.
+            { ...common, ...secureContextOptions(options.tls), allowHTTP1: false, ALPNProtocols: ['h2'], handshakeTimeout: options.prefaceTimeoutMs },
+          );
+    this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => this.handle(stream, headers, rawHeaders));
     // Node's own limit: past it, net.Server closes each new socket as it is accepted, before
     // any HTTP/2 state exists for it, while established sessions carry on.
     this.server.maxConnections = options.maxConnections;
     this.server.on('drop', () => options.onRefused?.('connection'));
     this.server.on('session', (session) => this.track(session));
+  }
+
+  /** True when this server speaks TLS (options.tls). */
+  get secure(): boolean {
+    return this.options.tls !== undefined;
+  }
+
+  /**
+   * New certificate, key and client CA for connections accepted from now on (established ones
+   * keep theirs): a rotation needs no restart. Throws when the PEM is unusable (the old context stays).
+   */
+  setSecureContext(tls: TlsOptions): void {
+    if (!('setSecureContext' in this.server)) throw new Error('this server does not use TLS');
+    this.server.setSecureContext(secureContextOptions(tls));
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -187,6 +222,11 @@ export class ApiServer {
 }
 
 const ignore = () => undefined;
+
+function secureContextOptions(tls: TlsOptions) {
+  if (tls.clientCa === undefined) return { cert: tls.cert, key: tls.key };
+  return { cert: tls.cert, key: tls.key, ca: tls.clientCa, requestCert: true, rejectUnauthorized: true };
+}
 
 /**
  * The size of a header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113, section 6.5.2):
