@@ -4,7 +4,7 @@ import { emailKey } from '../domain/identity/value-objects/email.value-object.js
 import { err, ok, type Result } from '../domain/shared/result.js';
 import { hasControlCharacter, isValidUnicode, utf8Length } from '../domain/shared/text.js';
 
-export const DEFAULT_PAGE_SIZE = 50;
+const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 100;
 const MAX_PREFIX_BYTES = 254;
 /** A token is a few dozen bytes; anything much longer was not made here. */

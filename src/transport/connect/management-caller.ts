@@ -1,4 +1,3 @@
-import type http2 from 'node:http2';
 import { TLSSocket } from 'node:tls';
 import { createContextKey, type ContextValues, type Interceptor } from '@connectrpc/connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
@@ -80,7 +79,7 @@ function splitOutsideQuotes(text: string, separator: string): string[] {
 }
 
 function tlsSocketOf(req: NodeServerRequest): TLSSocket | undefined {
-  const socket = 'stream' in req ? (req as http2.Http2ServerRequest).stream.session?.socket : req.socket;
+  const socket = 'stream' in req ? req.stream.session?.socket : req.socket;
   return socket instanceof TLSSocket ? socket : undefined;
 }
 
