@@ -36,6 +36,8 @@ export function testEnv(db: Pick<TestDatabase, 'url'>, extra: Record<string, str
 export interface TestService extends Service {
   readonly apiPort: number;
   readonly adminPort: number;
+  /** Undefined when MANAGEMENT_PORT=0 (off). */
+  readonly managementPort: number | undefined;
   /** http://127.0.0.1:<api port> */
   readonly url: string;
   /** http://127.0.0.1:<admin port> */
