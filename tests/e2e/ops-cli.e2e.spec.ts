@@ -29,7 +29,7 @@ const INVALID: [string, Record<string, string>, string][] = [
   ['BCRYPT_COST below 10', { BCRYPT_COST: '9' }, 'BCRYPT_COST'],
   ['PORT negative', { PORT: '-1' }, 'PORT'],
   ['TOKEN_TTL_SECONDS not a number', { TOKEN_TTL_SECONDS: 'abc' }, 'TOKEN_TTL_SECONDS'],
-  ['KEY_ENCRYPTION_KEY missing in production', { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: '' }, 'KEY_ENCRYPTION_KEY'],
+  ['KEY_ENCRYPTION_KEY missing in production', { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: '', MANAGEMENT_INSECURE: 'true' }, 'KEY_ENCRYPTION_KEY'],
   ['DATABASE_URL of another database', { DATABASE_URL: 'mysql://user:hunter2@x/db' }, 'DATABASE_URL'],
   ['BCRYPT_COST above 15', { BCRYPT_COST: '16' }, 'BCRYPT_COST'],
   ['PORT above 65535', { PORT: '65536' }, 'PORT'],
@@ -50,6 +50,10 @@ const INVALID: [string, Record<string, string>, string][] = [
   ['HASH_WORKERS zero', { HASH_WORKERS: '0' }, 'HASH_WORKERS'],
   ['NATS_STREAM with a dot', { NATS_STREAM: 'IDENTITY.v1' }, 'NATS_STREAM'],
   ['READY_MAX_OUTBOX_LAG_SECONDS zero', { READY_MAX_OUTBOX_LAG_SECONDS: '0' }, 'READY_MAX_OUTBOX_LAG_SECONDS'],
+  ['MANAGEMENT_PORT open without mTLS in production (issue 14)', { NODE_ENV: 'production' }, 'MANAGEMENT_PORT'],
+  ['MANAGEMENT_PORT the same as PORT', { PORT: '7000', MANAGEMENT_PORT: '7000' }, 'MANAGEMENT_PORT'],
+  ['MANAGEMENT_TLS_CLIENT_CA_FILE missing beside the certificate and key', { MANAGEMENT_TLS_CERT_FILE: '/c.pem', MANAGEMENT_TLS_KEY_FILE: '/k.pem' }, 'MANAGEMENT_TLS_CLIENT_CA_FILE'],
+  ['TLS_KEY_FILE missing beside TLS_CERT_FILE', { TLS_CERT_FILE: '/c.pem' }, 'TLS_KEY_FILE'],
 ];
 const CLI_CASES = 5;
 
@@ -90,7 +94,16 @@ describe('invalid configuration', () => {
     });
     expect(result.code, result.stderr).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(namedVariables(result.stderr).sort()).toEqual(['BCRYPT_COST', 'DATABASE_URL', 'KEY_ENCRYPTION_KEY', 'LOG_LEVEL', 'PORT', 'TOKEN_TTL_SECONDS']);
+    expect(namedVariables(result.stderr).sort()).toEqual(['BCRYPT_COST', 'DATABASE_URL', 'KEY_ENCRYPTION_KEY', 'LOG_LEVEL', 'MANAGEMENT_PORT', 'PORT', 'TOKEN_TTL_SECONDS']);
+  });
+
+  it('refuses to serve in production with the management port open and neither mTLS nor MANAGEMENT_INSECURE (issue 14): exit 2, naming the variables', async () => {
+    const result = await runCli(['serve'], { ...base, NODE_ENV: 'production', PORT: '0', ADMIN_PORT: '0' }, 30_000);
+    expect(result.code, result.stderr).toBe(2);
+    expect(namedVariables(result.stderr)).toEqual(['MANAGEMENT_PORT']);
+    for (const name of ['MANAGEMENT_TLS_CERT_FILE', 'MANAGEMENT_TLS_KEY_FILE', 'MANAGEMENT_TLS_CLIENT_CA_FILE', 'MANAGEMENT_INSECURE=true', 'MANAGEMENT_PORT=0']) {
+      expect(result.stderr).toContain(name);
+    }
   });
 
   it('stops `identity serve` (the default command) before it binds anything', async () => {
@@ -108,7 +121,7 @@ describe('invalid configuration', () => {
 
 describe('identity config', () => {
   it('prints the effective configuration as JSON, with KEY_ENCRYPTION_KEY and the database password masked', async () => {
-    const result = await runCli(['config'], { ...base, NODE_ENV: 'production', PORT: '6000', BCRYPT_COST: '13' });
+    const result = await runCli(['config'], { ...base, NODE_ENV: 'production', PORT: '6000', BCRYPT_COST: '13', MANAGEMENT_INSECURE: 'true' });
     expect(result.code, result.stderr).toBe(0);
     const config = JSON.parse(result.stdout) as Record<string, unknown>;
     expect(config).toMatchObject({

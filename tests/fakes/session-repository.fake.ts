@@ -1,6 +1,6 @@
 import type { SessionRepository } from '../../src/application/ports/session.repository.port.js';
 import type { SessionRevokedReason } from '../../src/domain/identity/session-revoked-reason.js';
-import type { Session } from '../../src/domain/identity/session.entity.js';
+import { Session } from '../../src/domain/identity/session.entity.js';
 import type { RefreshTokenDigest } from '../../src/domain/identity/value-objects/refresh-token.value-object.js';
 import type { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 
@@ -57,6 +57,34 @@ export class FakeSessionRepository implements SessionRepository {
     const live = this.all.filter((s) => s.userId.equals(userId) && s.revokedAt === undefined);
     for (const session of live) await this.saveRevocation(session.revoke(reason, now).session);
     return live.length;
+  }
+
+  listLiveOfUser(userId: UserId, now: Date): Promise<Session[]> {
+    const live = this.all.filter((s) => s.userId.equals(userId) && s.revokedAt === undefined && !s.isExpired(now));
+    return Promise.resolve(live.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()));
+  }
+
+  eraseClientAddresses(userId: UserId): Promise<void> {
+    return this.write((target) => {
+      for (const s of target.all.filter((session) => session.userId.equals(userId))) {
+        target.rows.set(
+          s.id.value,
+          Session.restore({
+            id: s.id,
+            userId: s.userId,
+            refreshTokenHash: s.refreshTokenHash,
+            previousRefreshTokenHash: s.previousRefreshTokenHash,
+            createdAt: s.createdAt,
+            lastRefreshedAt: s.lastRefreshedAt,
+            idleExpiresAt: s.idleExpiresAt,
+            expiresAt: s.expiresAt,
+            revokedAt: s.revokedAt,
+            revokedReason: s.revokedReason,
+            clientAddress: '',
+          }),
+        );
+      }
+    });
   }
 
   private write(change: (target: FakeSessionRepository) => void): Promise<void> {

@@ -1,4 +1,5 @@
-import type { UserRepository } from '../../src/application/ports/user.repository.port.js';
+import type { UserListQuery, UserRepository } from '../../src/application/ports/user.repository.port.js';
+import { UserStatus } from '../../src/domain/identity/user-status.js';
 import { UserAlreadyExistsError } from '../../src/domain/identity/identity.errors.js';
 import type { User } from '../../src/domain/identity/user.entity.js';
 import type { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
@@ -48,6 +49,21 @@ export class FakeUserRepository implements UserRepository {
   /** No other transaction runs inside one test step, so the share lock has nothing to hold off. */
   findByIdForShare(id: UserId): Promise<User | undefined> {
     return this.findById(id);
+  }
+
+  /** As findByIdForShare: one test step holds no competing transaction. */
+  findByIdForUpdate(id: UserId): Promise<User | undefined> {
+    return this.findById(id);
+  }
+
+  /** ListUsers' page, as the SQL has it: ids in order, the filters, the limit. */
+  list(query: UserListQuery): Promise<User[]> {
+    const users = this.all
+      .filter((user) => (query.status === undefined ? user.status !== UserStatus.Deleted : user.status === query.status))
+      .filter((user) => query.afterId === undefined || user.id.value > query.afterId)
+      .filter((user) => query.emailKeyPrefix === undefined || user.email.key.startsWith(query.emailKeyPrefix))
+      .sort((a, b) => (a.id.value < b.id.value ? -1 : 1));
+    return Promise.resolve(users.slice(0, query.limit));
   }
 
   findByEmail(emailKey: string): Promise<User | undefined> {

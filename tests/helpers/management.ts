@@ -53,7 +53,7 @@ export async function userEvents(natsUrl: string, stream: string, userId: string
       const type = message.headers['ce-type'] ?? '';
       const schema = SCHEMAS[type];
       if (schema === undefined) throw new Error(`unknown ce-type ${type}`);
-      return { type, subject: message.subject, message, body: fromBinary(schema, message.data) as unknown as Record<string, unknown> };
+      return { type, subject: message.subject, message, body: fromBinary(schema, message.data) };
     })
     .filter((event) => event.body['userId'] === userId);
 }

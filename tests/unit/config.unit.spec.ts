@@ -125,7 +125,47 @@ describe('loadConfig reads the environment', () => {
 
   it('accepts a 32-byte base64 KEY_ENCRYPTION_KEY, and production with one', () => {
     expect(loadConfig({ KEY_ENCRYPTION_KEY: KEK }).KEY_ENCRYPTION_KEY).toBe(KEK);
-    expect(loadConfig({ NODE_ENV: 'production', KEY_ENCRYPTION_KEY: KEK }).NODE_ENV).toBe('production');
+    expect(loadConfig({ NODE_ENV: 'production', KEY_ENCRYPTION_KEY: KEK, MANAGEMENT_INSECURE: 'true' }).NODE_ENV).toBe('production');
+  });
+});
+
+describe('the management port in production (issue 14)', () => {
+  const production = { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: KEK };
+  const mtls = { MANAGEMENT_TLS_CERT_FILE: '/tls/tls.crt', MANAGEMENT_TLS_KEY_FILE: '/tls/tls.key', MANAGEMENT_TLS_CLIENT_CA_FILE: '/tls/ca.crt' };
+
+  it('defaults to port 50052, cleartext, everyone allowed outside production', () => {
+    expect(loadConfig({})).toMatchObject({ MANAGEMENT_PORT: 50_052, MANAGEMENT_INSECURE: false, TLS_RELOAD_SECONDS: 10 });
+    expect(loadConfig({}).MANAGEMENT_ALLOWED_CALLERS).toBeUndefined();
+  });
+
+  it('refuses to start with the port open and neither mTLS nor MANAGEMENT_INSECURE, naming the variables', () => {
+    const list = problems(production);
+    expect(named(list)).toEqual(['MANAGEMENT_PORT']);
+    for (const name of ['MANAGEMENT_TLS_CERT_FILE', 'MANAGEMENT_TLS_KEY_FILE', 'MANAGEMENT_TLS_CLIENT_CA_FILE', 'MANAGEMENT_INSECURE=true', 'MANAGEMENT_PORT=0']) {
+      expect(list[0]).toContain(name);
+    }
+  });
+
+  it.each([
+    ['mutual TLS', mtls],
+    ['MANAGEMENT_INSECURE=true (a mesh does the mTLS)', { MANAGEMENT_INSECURE: 'true' }],
+    ['MANAGEMENT_PORT=0 (off)', { MANAGEMENT_PORT: '0' }],
+  ])('starts with %s', (_name, env) => {
+    expect(loadConfig({ ...production, ...env }).NODE_ENV).toBe('production');
+  });
+
+  it('does not count half of the mTLS files as mTLS', () => {
+    expect(new Set(named(problems({ ...production, MANAGEMENT_TLS_CERT_FILE: '/tls/tls.crt' })))).toEqual(
+      new Set(['MANAGEMENT_TLS_KEY_FILE', 'MANAGEMENT_TLS_CLIENT_CA_FILE']),
+    );
+  });
+
+  it('reads the allowed callers as a comma-separated list of URI or DNS names', () => {
+    expect(loadConfig({ MANAGEMENT_ALLOWED_CALLERS: ' spiffe://cluster.local/ns/ops/sa/admin , ops.internal' }).MANAGEMENT_ALLOWED_CALLERS).toEqual([
+      'spiffe://cluster.local/ns/ops/sa/admin',
+      'ops.internal',
+    ]);
+    expect(named(problems({ MANAGEMENT_ALLOWED_CALLERS: 'a,,b' }))).toEqual(['MANAGEMENT_ALLOWED_CALLERS']);
   });
 });
 
@@ -168,7 +208,7 @@ describe('loadConfig refuses invalid variables, naming each', () => {
   });
 
   it('production without KEY_ENCRYPTION_KEY', () => {
-    const list = problems({ NODE_ENV: 'production' });
+    const list = problems({ NODE_ENV: 'production', MANAGEMENT_INSECURE: 'true' });
     expect(list).toHaveLength(1);
     expect(list[0]).toMatch(/^KEY_ENCRYPTION_KEY .*production/);
   });
@@ -187,9 +227,9 @@ describe('loadConfig refuses invalid variables, naming each', () => {
   });
 
   it('reports the production rule together with the other bad variables', () => {
-    expect(new Set(named(problems({ NODE_ENV: 'production', PORT: 'abc' })))).toEqual(new Set(['PORT', 'KEY_ENCRYPTION_KEY']));
+    expect(new Set(named(problems({ NODE_ENV: 'production', PORT: 'abc' })))).toEqual(new Set(['PORT', 'KEY_ENCRYPTION_KEY', 'MANAGEMENT_PORT']));
     expect(new Set(named(problems({ NODE_ENV: 'production', BCRYPT_COST: '16', TOKEN_ALGORITHMS: 'HS256' })))).toEqual(
-      new Set(['BCRYPT_COST', 'TOKEN_ALGORITHMS', 'KEY_ENCRYPTION_KEY']),
+      new Set(['BCRYPT_COST', 'TOKEN_ALGORITHMS', 'KEY_ENCRYPTION_KEY', 'MANAGEMENT_PORT']),
     );
   });
 

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
-import { ApplicationErrorCode, OverloadedError, ServiceUnavailableError } from '../../src/application/application.errors.js';
+import { ApplicationErrorCode, OverloadedError, ServiceUnavailableError, CallerNotAllowedError } from '../../src/application/application.errors.js';
 import {
   InvalidArgumentError,
   InvalidCredentialsError,
@@ -29,6 +29,7 @@ const expectedErrors: CodedError[] = [
   new TooManyAttemptsError(8),
   new OverloadedError(),
   new ServiceUnavailableError('the database'),
+  new CallerNotAllowedError(),
 ];
 
 describe('STATUS_BY_ERROR_CODE', () => {
@@ -51,6 +52,7 @@ describe('STATUS_BY_ERROR_CODE', () => {
       [ErrorCode.TooManyAttempts]: Code.ResourceExhausted,
       [ApplicationErrorCode.Overloaded]: Code.ResourceExhausted,
       [ApplicationErrorCode.Unavailable]: Code.Unavailable,
+      [ApplicationErrorCode.CallerNotAllowed]: Code.PermissionDenied,
     });
   });
 

@@ -77,9 +77,11 @@ describe('subjectFor', () => {
     expect(subjectFor('staging', 'identity.v1.UserRegistered')).toBe('staging.user.registered');
   });
 
-  it('maps the contract types this build does not write yet, so rows of a newer replica still go out', () => {
+  it('maps every contract type, those of user management included (issue 14)', () => {
     expect(subjectFor('identity', 'identity.v1.UserDeleted')).toBe('identity.user.deleted');
     expect(subjectFor('identity', 'identity.v1.UserProfileUpdated')).toBe('identity.user.profile_updated');
+    expect(subjectFor('identity', 'identity.v1.UserDisabled')).toBe('identity.user.disabled');
+    expect(subjectFor('identity', 'identity.v1.UserEnabled')).toBe('identity.user.enabled');
   });
 
   it('has no subject for an event type outside events.proto', () => {

@@ -211,7 +211,14 @@ describe('userMapper', () => {
       created_at: now,
       updated_at: now,
       tokens_valid_after: null,
+      disabled_reason: null,
     });
+  });
+
+  it('writes an erased user as its id and status only: no email, names or hash (issue 14)', () => {
+    const { user } = User.register(newUser(), now);
+    const erased = user.erase(new Date(now.getTime() + 1000)).user;
+    expect(userMapper.toPersistence(erased)).toMatchObject({ id: user.id.value, status: 'deleted', email: null, email_key: null, password_hash: null, first_name: null, last_name: null });
   });
 
   it('round-trips a registered user', () => {

@@ -24,8 +24,8 @@ export interface EncodedEvent {
 
 /**
  * Where each event type goes, below the subject prefix (`identity` by default): every type of
- * events.proto, with the subjects the contract fixes, including those this build does not
- * write yet, so that a row a newer replica wrote still goes out from this one. asyncapi.yaml
+ * events.proto, with the subjects the contract fixes (since user management, issue 14, this
+ * build writes all of them). asyncapi.yaml
  * is checked against this table (tests/unit/asyncapi.unit.spec.ts).
  */
 export const SUBJECTS: Readonly<Record<string, string>> = {
@@ -36,10 +36,6 @@ export const SUBJECTS: Readonly<Record<string, string>> = {
   'identity.v1.UserEnabled': 'user.enabled',
   'identity.v1.UserDeleted': 'user.deleted',
   'identity.v1.SessionRevoked': 'session.revoked',
-  'identity.v1.UserProfileUpdated': 'user.profile_updated',
-  'identity.v1.UserDisabled': 'user.disabled',
-  'identity.v1.UserEnabled': 'user.enabled',
-  'identity.v1.UserDeleted': 'user.deleted',
 };
 
 const REASON: Readonly<Record<SessionRevokedReason, SessionRevokedReasonMessage>> = {
