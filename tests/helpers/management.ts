@@ -49,7 +49,7 @@ export interface DecodedEvent {
 export async function userEvents(natsUrl: string, stream: string, userId: string): Promise<DecodedEvent[]> {
   const messages = await readStream(natsUrl, stream).catch(() => []);
   return messages
-    .map((message) => {
+    .map((message): DecodedEvent => {
       const type = message.headers['ce-type'] ?? '';
       const schema = SCHEMAS[type];
       if (schema === undefined) throw new Error(`unknown ce-type ${type}`);
