@@ -211,3 +211,54 @@ describe('query plans of sessions (50,000 sessions, 100,000 refresh tokens)', ()
     noSeqScan(plan);
   });
 });
+
+describe('ListUsers (issue 14): keyset pages, filters, all through indexes', () => {
+  let middleId: string;
+  let middleDisabledId: string;
+
+  beforeAll(async () => {
+    // One user in a hundred disabled, as a status filter meets them.
+    await db.knex.raw("update users set status = 'disabled' where id in (select id from users order by id limit ?)", [USERS / 100]);
+    middleId = ((await db.knex('users').select('id').orderBy('id').offset(USERS / 2).first()) as { id: string }).id;
+    middleDisabledId = ((await db.knex('users').select('id').orderBy('id').offset(USERS / 200).first()) as { id: string }).id;
+    await db.knex.raw('analyze users');
+  });
+
+  const planOfList = async (query: Parameters<KnexUserRepository['list']>[0]) => {
+    const repository = new KnexUserRepository(db.knex);
+    let found: unknown[] = [];
+    const [captured, ...others] = await capture(db.knex, async () => {
+      found = await repository.list(query);
+    });
+    expect(others).toEqual([]);
+    expect(found.length).toBeGreaterThan(0); // the statement planned is one that returns rows
+    return describePlan(await planOf(captured!));
+  };
+  const noSeqScan = (plan: string[]) => expect(plan.filter((node) => node.includes('Seq Scan')), plan.join(' > ')).toEqual([]);
+
+  it('walks the primary key for the first page', async () => {
+    const plan = await planOfList({ limit: 51 });
+    expect(plan.some((node) => /^Index Scan using users_pkey on users$/.test(node)), plan.join(' > ')).toBe(true);
+    noSeqScan(plan);
+  });
+
+  it('starts a deep page at its key in the primary key (no offset)', async () => {
+    const plan = await planOfList({ limit: 51, afterId: middleId });
+    expect(plan.some((node) => /^Index Scan using users_pkey on users$/.test(node)), plan.join(' > ')).toBe(true);
+    noSeqScan(plan);
+  });
+
+  it('serves an email prefix from users_email_key_prefix_idx', async () => {
+    const plan = await planOfList({ limit: 51, emailKeyPrefix: `${emailPrefix}3133` });
+    expect(plan.some((node) => /users_email_key_prefix_idx/.test(node)), plan.join(' > ')).toBe(true);
+    noSeqScan(plan);
+  });
+
+  it('serves a status from users_status_id_idx, first and deep pages', async () => {
+    for (const afterId of [undefined, middleDisabledId]) {
+      const plan = await planOfList({ limit: 51, status: 'disabled', afterId });
+      expect(plan.some((node) => /users_status_id_idx/.test(node)), plan.join(' > ')).toBe(true);
+      noSeqScan(plan);
+    }
+  });
+});

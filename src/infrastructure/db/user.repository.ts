@@ -38,8 +38,9 @@ export class KnexUserRepository implements UserRepository {
 
   /**
    * Keyset pagination: `id > afterId order by id limit n`, every value bound as a parameter.
-   * The prefix is a LIKE pattern with its wildcards escaped, served by users_email_key_prefix_idx
-   * (text_pattern_ops); a status is served by users_status_id_idx, no filter by the primary key.
+   * The prefix is a LIKE pattern with its wildcards escaped, under the C collation so that
+   * users_email_key_prefix_idx serves it as a range; a status is served by users_status_id_idx,
+   * no filter by the primary key.
    */
   list(query: UserListQuery): Promise<User[]> {
     return withDbErrors(async () => {
@@ -48,7 +49,7 @@ export class KnexUserRepository implements UserRepository {
       else q.whereNot('status', UserStatus.Deleted);
       if (query.afterId !== undefined) q.where('id', '>', query.afterId);
       if (query.emailKeyPrefix !== undefined && query.emailKeyPrefix !== '') {
-        q.whereRaw("email_key like ? escape '\\'", [`${escapeLike(query.emailKeyPrefix)}%`]);
+        q.whereRaw(`(email_key collate "C") like ? escape '\\'`, [`${escapeLike(query.emailKeyPrefix)}%`]);
       }
       const rows = (await q) as UserRow[];
       return rows.map((row) => userMapper.toDomain(row));
