@@ -72,10 +72,11 @@ describe('identity migrate', { timeout: 180_000 }, () => {
 
   it('down rolls back the last batch; the running service then answers /readyz with 503', async () => {
     expect(json(await runCli(['migrate', 'down'], cliEnv()))).toEqual({ reverted: [LAST] });
-    // The last migration (0007, sessions) is undone; older batches stay.
-    const revocationTrigger = await db.knex.raw<{ rows: unknown[] }>("select 1 from pg_trigger where tgname = 'users_revocation_notify'");
-    expect(revocationTrigger.rows).toHaveLength(0);
-    expect(await db.knex.schema.hasTable('sessions')).toBe(false);
+    // The last migration (0008, user management) is undone; older batches (0007's sessions) stay.
+    const erasedCheck = await db.knex.raw<{ rows: unknown[] }>("select 1 from pg_constraint where conname = 'users_erased_check'");
+    expect(erasedCheck.rows).toHaveLength(0);
+    expect(await db.knex.schema.hasColumn('users', 'disabled_reason')).toBe(false);
+    expect(await db.knex.schema.hasTable('sessions')).toBe(true);
     const trigger = await db.knex.raw<{ rows: unknown[] }>("select 1 from pg_trigger where tgname = 'outbox_notify'");
     expect(trigger.rows).toHaveLength(1);
     expect(await db.knex.schema.hasTable('users')).toBe(true);
