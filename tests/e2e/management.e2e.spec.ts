@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Code } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SessionRevokedReason } from '../../src/gen/identity/v1/events_pb.js';
@@ -57,6 +59,24 @@ describe('the management port', () => {
     }
     const identityOnManagement = createClient(IdentityService, createGrpcTransport({ baseUrl: service.managementUrl! }));
     expect((await connectError(identityOnManagement.getUser({ userId: id }))).code).toBe(Code.Unimplemented);
+  });
+
+  it('answers reflection (buf curl lists its services and methods) and health for its own service', async () => {
+    const buf = fileURLToPath(new URL('../../node_modules/.bin/buf', import.meta.url));
+    const curl = (args: string[]) =>
+      new Promise<{ code: number; stdout: string }>((resolve) =>
+        execFile(buf, ['curl', '--http2-prior-knowledge', ...args], { timeout: 30_000 }, (error, stdout) => resolve({ code: error === null ? 0 : Number(error.code), stdout })),
+      );
+    const services = await curl(['--list-services', service.managementUrl!]);
+    expect(services.code).toBe(0);
+    expect(services.stdout.trim().split('\n').sort()).toEqual(['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', UserManagementService.typeName]);
+    const methods = await curl(['--list-methods', service.managementUrl!]);
+    expect(methods.stdout).toContain(`${UserManagementService.typeName}/RevokeUserSessions`);
+    expect(methods.stdout).not.toContain('IdentityService');
+    const health = await curl(['--protocol', 'grpc', '-d', JSON.stringify({ service: UserManagementService.typeName }), `${service.managementUrl!}/grpc.health.v1.Health/Check`]);
+    expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING' });
+    const apiHealth = await curl(['--protocol', 'grpc', '-d', JSON.stringify({ service: UserManagementService.typeName }), `${service.url}/grpc.health.v1.Health/Check`]);
+    expect(apiHealth.code).toBe(Code.NotFound * 8);
   });
 
   it('is never served on the API port: UNIMPLEMENTED there', async () => {
