@@ -3,6 +3,7 @@ import type { ResultRow } from '../lib/report.js';
 import { authenticate } from './authenticate.js';
 import { extAuthz } from './ext-authz.js';
 import { hostile } from './hostile.js';
+import { listUsers } from './list-users.js';
 import { memory } from './memory.js';
 import { mixed } from './mixed.js';
 import { register } from './register.js';
@@ -36,4 +37,5 @@ export const scenarios: readonly Scenario[] = [
   { name: 'relay-latency', run: relayLatency },
   { name: 'hostile', run: hostile },
   { name: 'sessions', run: sessions },
+  { name: 'list-users', run: listUsers },
 ];
