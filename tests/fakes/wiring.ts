@@ -1,6 +1,14 @@
 import { Authenticate } from '../../src/application/use-cases/authenticate.use-case.js';
 import { BatchGetUsers } from '../../src/application/use-cases/batch-get-users.use-case.js';
 import { ChangePassword } from '../../src/application/use-cases/change-password.use-case.js';
+import { DeleteUser } from '../../src/application/use-cases/delete-user.use-case.js';
+import { DisableUser } from '../../src/application/use-cases/disable-user.use-case.js';
+import { EnableUser } from '../../src/application/use-cases/enable-user.use-case.js';
+import { ListSessions } from '../../src/application/use-cases/list-sessions.use-case.js';
+import { ListUsers } from '../../src/application/use-cases/list-users.use-case.js';
+import { RevokeUserSessions } from '../../src/application/use-cases/revoke-user-sessions.use-case.js';
+import { SetPassword } from '../../src/application/use-cases/set-password.use-case.js';
+import { UpdateUserProfile } from '../../src/application/use-cases/update-user-profile.use-case.js';
 import { GetUser } from '../../src/application/use-cases/get-user.use-case.js';
 import { Logout } from '../../src/application/use-cases/logout.use-case.js';
 import { RefreshTokens } from '../../src/application/use-cases/refresh-token.use-case.js';
@@ -52,6 +60,16 @@ export function wireFakes() {
       changePassword: new ChangePassword({ uow, users, hasher, throttle, passwordPolicy, clock, audit }),
       getUser: new GetUser(users),
       batchGetUsers: new BatchGetUsers(users),
+    },
+    management: {
+      listUsers: new ListUsers(users),
+      updateUserProfile: new UpdateUserProfile({ uow, clock }),
+      setPassword: new SetPassword({ uow, users, hasher, passwordPolicy, clock }),
+      disableUser: new DisableUser({ uow, clock }),
+      enableUser: new EnableUser({ uow, clock }),
+      deleteUser: new DeleteUser({ uow, clock }),
+      listSessions: new ListSessions({ uow, users, clock }),
+      revokeUserSessions: new RevokeUserSessions({ uow, clock }),
     },
   };
 }
