@@ -161,11 +161,16 @@ describe('the management port in production (issue 14)', () => {
   });
 
   it('reads the allowed callers as a comma-separated list of URI or DNS names', () => {
-    expect(loadConfig({ MANAGEMENT_ALLOWED_CALLERS: ' spiffe://cluster.local/ns/ops/sa/admin , ops.internal' }).MANAGEMENT_ALLOWED_CALLERS).toEqual([
+    expect(loadConfig({ MANAGEMENT_ALLOWED_CALLERS: ' spiffe://cluster.local/ns/ops/sa/admin , ops.internal', TRUST_PROXY: 'true' }).MANAGEMENT_ALLOWED_CALLERS).toEqual([
       'spiffe://cluster.local/ns/ops/sa/admin',
       'ops.internal',
     ]);
-    expect(named(problems({ MANAGEMENT_ALLOWED_CALLERS: 'a,,b' }))).toEqual(['MANAGEMENT_ALLOWED_CALLERS']);
+    expect(named(problems({ MANAGEMENT_ALLOWED_CALLERS: 'a,,b', TRUST_PROXY: 'true' }))).toEqual(['MANAGEMENT_ALLOWED_CALLERS']);
+  });
+
+  it('refuses allowed callers when no caller can have a name (neither mTLS nor TRUST_PROXY)', () => {
+    expect(named(problems({ MANAGEMENT_ALLOWED_CALLERS: 'ops.internal' }))).toEqual(['MANAGEMENT_ALLOWED_CALLERS']);
+    expect(loadConfig({ MANAGEMENT_ALLOWED_CALLERS: 'ops.internal', ...mtls }).MANAGEMENT_ALLOWED_CALLERS).toEqual(['ops.internal']);
   });
 });
 

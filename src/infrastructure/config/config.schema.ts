@@ -169,6 +169,13 @@ export const configSchema = z
           'is open without mutual TLS while NODE_ENV=production: set MANAGEMENT_TLS_CERT_FILE, MANAGEMENT_TLS_KEY_FILE and MANAGEMENT_TLS_CLIENT_CA_FILE, or MANAGEMENT_INSECURE=true (a mesh does the mTLS and restricts the port), or MANAGEMENT_PORT=0',
       });
     }
+    if (env.MANAGEMENT_ALLOWED_CALLERS !== undefined && managementTls.length === 0 && env.TRUST_PROXY !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MANAGEMENT_ALLOWED_CALLERS'],
+        message: 'needs MANAGEMENT_TLS_* (certificate SANs) or TRUST_PROXY=true (the sidecar\'s x-forwarded-client-cert): without either no caller has a name to match',
+      });
+    }
     if (env.MANAGEMENT_PORT !== 0 && env.MANAGEMENT_PORT === env.PORT) {
       ctx.addIssue({ code: 'custom', path: ['MANAGEMENT_PORT'], message: 'must differ from PORT: user management is never served on the API port' });
     }
