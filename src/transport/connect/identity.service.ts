@@ -20,6 +20,7 @@ import type {
   VerifyTokenRequest,
 } from '../../gen/identity/v1/identity_pb.js';
 import { kClientAddress, signalOf } from './request-context.js';
+import { toTokenPair } from './token-pair.presenter.js';
 import { toUserMessage } from './user.presenter.js';
 
 export interface IdentityUseCases {
@@ -50,21 +51,13 @@ export class IdentityServiceHandler implements ServiceImpl<typeof IdentityServic
   }
 
   async authenticate(req: AuthenticateRequest, ctx: HandlerContext) {
-    const { user, token, session, refreshToken } = await this.useCases.authenticate.execute({
+    const authenticated = await this.useCases.authenticate.execute({
       email: req.email,
       password: req.password,
       clientAddress: ctx.values.get(kClientAddress),
       signal: signalOf(ctx),
     });
-    return {
-      accessToken: token.token,
-      tokenType: 'Bearer',
-      expiresAt: timestampFromDate(token.expiresAt),
-      user: toUserMessage(user),
-      refreshToken: refreshToken.reveal(),
-      refreshExpiresAt: timestampFromDate(session.refreshExpiresAt),
-      sessionId: session.id.value,
-    };
+    return { ...toTokenPair(authenticated), user: toUserMessage(authenticated.user) };
   }
 
   async verifyToken(req: VerifyTokenRequest) {
@@ -79,19 +72,12 @@ export class IdentityServiceHandler implements ServiceImpl<typeof IdentityServic
   }
 
   async refreshToken(req: RefreshTokenRequest, ctx: HandlerContext) {
-    const { token, session, refreshToken } = await this.useCases.refreshToken.execute({
+    const refreshed = await this.useCases.refreshToken.execute({
       refreshToken: req.refreshToken,
       clientAddress: ctx.values.get(kClientAddress),
       signal: signalOf(ctx),
     });
-    return {
-      accessToken: token.token,
-      tokenType: 'Bearer',
-      expiresAt: timestampFromDate(token.expiresAt),
-      refreshToken: refreshToken.reveal(),
-      refreshExpiresAt: timestampFromDate(session.refreshExpiresAt),
-      sessionId: session.id.value,
-    };
+    return toTokenPair(refreshed);
   }
 
   async logout(req: LogoutRequest, ctx: HandlerContext) {
