@@ -71,3 +71,55 @@ describe('ListUsers', () => {
     await expect(fakes.management.listUsers.execute({ pageSize: 0, pageToken: '', status: 'invalid', emailPrefix: '' })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
+
+describe('UpdateUserProfile', () => {
+  it('changes the names given, keeps the others, and writes one event; the same names again change nothing', async () => {
+    const fakes = wireFakes();
+    const ann = aUser();
+    await fakes.users.save(ann);
+    fakes.clock.advance(1_000);
+    const updated = await fakes.management.updateUserProfile.execute({ userId: ann.id.value, firstName: ' Anna ' });
+    expect({ first: updated.firstName.value, last: updated.lastName.value }).toEqual({ first: 'Anna', last: ann.lastName.value });
+    expect(updated.updatedAt.getTime()).toBeGreaterThan(ann.updatedAt.getTime());
+    expect(fakes.outbox.events).toEqual([expect.objectContaining({ type: 'identity.v1.UserProfileUpdated', userId: ann.id.value, firstName: 'Anna', lastName: ann.lastName.value })]);
+    expect((await fakes.users.findById(ann.id))?.firstName.value).toBe('Anna');
+
+    const again = await fakes.management.updateUserProfile.execute({ userId: ann.id.value, firstName: 'Anna', lastName: ann.lastName.value });
+    expect(again.updatedAt).toEqual(updated.updatedAt);
+    expect(fakes.outbox.events).toHaveLength(1);
+  });
+
+  it('applies the registration rules to names and answers NOT_FOUND for an erased user, writing nothing', async () => {
+    const fakes = wireFakes();
+    const ann = aUser();
+    const gone = aUser({ email: 'gone@example.com', status: UserStatus.Deleted });
+    await fakes.users.save(ann);
+    await fakes.users.save(gone);
+    await expect(fakes.management.updateUserProfile.execute({ userId: ann.id.value, lastName: '' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(fakes.management.updateUserProfile.execute({ userId: gone.id.value, firstName: 'Zed' })).rejects.toBeInstanceOf(UserNotFoundError);
+    expect(fakes.outbox.events).toEqual([]);
+  });
+});
+
+describe('ListSessions and RevokeUserSessions', () => {
+  it('lists the live sessions of a user; revoking them all leaves none and counts them', async () => {
+    const fakes = wireFakes();
+    const ann = aUser();
+    await fakes.users.save(ann);
+    for (const clientAddress of ['10.0.0.1', '10.0.0.2']) {
+      await fakes.useCases.authenticate.execute({ email: 'Ann.Lee@example.com', password: 'correct horse battery', clientAddress });
+    }
+    const live = await fakes.management.listSessions.execute({ userId: ann.id.value });
+    expect(live.map((session) => session.clientAddress).sort()).toEqual(['10.0.0.1', '10.0.0.2']);
+
+    await fakes.management.revokeUserSessions.execute({ userId: ann.id.value });
+    expect(await fakes.management.listSessions.execute({ userId: ann.id.value })).toEqual([]);
+    expect(types(fakes)).toContain('identity.v1.SessionRevoked');
+  });
+
+  it('answers NOT_FOUND for an unknown user and INVALID_ARGUMENT for a malformed id', async () => {
+    const fakes = wireFakes();
+    await expect(fakes.management.listSessions.execute({ userId: '0b5e1a2c-3d4f-4a6b-8c9d-0e1f2a3b4c5d' })).rejects.toBeInstanceOf(UserNotFoundError);
+    await expect(fakes.management.listSessions.execute({ userId: 'not-a-uuid' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
