@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { connectClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { launchNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
 import { insertOutboxRows, readStream, streamInfo, withNats } from '../helpers/nats.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process.js';
 import { startTestService, testEnv } from '../helpers/service.js';
+import { registerContinuously } from '../helpers/registration-load.js';
 
 // Issue 17: a 3-node JetStream cluster the test starts on loopback, a stream with three
 // replicas, service replicas on one database. The stream leader goes away and comes back, a
@@ -50,27 +50,6 @@ async function replica(env: Record<string, string>): Promise<ServerProcess> {
   return started;
 }
 
-/** Registers users one after another through `url` until stopped; every call must succeed. */
-function registerContinuously(url: string, tag: string): { stop: () => Promise<number>; registered: () => number } {
-  const client = connectClient(url);
-  let stopped = false;
-  let done = 0;
-  const running = (async () => {
-    while (!stopped) {
-      await client.registerUser({ email: `${tag}.${done}.${Date.now()}@example.com`, password: PASSWORD, firstName: 'Cluster', lastName: `N${done}` });
-      done++;
-    }
-  })();
-  return {
-    registered: () => done,
-    stop: async () => {
-      stopped = true;
-      await running;
-      return done;
-    },
-  };
-}
-
 /** outbox_publish_errors_total{kind} of one replica. */
 async function publishErrors(adminUrl: string, kind: string): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
@@ -100,7 +79,7 @@ describe('two replicas on a 3-node JetStream cluster', () => {
     expect(info?.cluster?.replicas).toHaveLength(2);
 
     // Stream leader stopped under load, then restarted.
-    const loads = [registerContinuously(first.apiUrl, 'a'), registerContinuously(second.apiUrl, 'b')];
+    const loads = [registerContinuously(first.apiUrl, 'a', PASSWORD), registerContinuously(second.apiUrl, 'b', PASSWORD)];
     await vi.waitFor(async () => expect((await streamInfo(cluster.url, stream))?.state.messages).toBeGreaterThanOrEqual(4), { timeout: 30_000, interval: 100 });
     const leader = cluster.node(info!.cluster!.leader!);
     const before = (await streamInfo(cluster.url, stream))!.state.messages;

@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { insertOutboxRows, launchNatsServer, readStream, streamMessageCount, waitUntil, type NatsServer, type StreamMessage, withNats } from '../helpers/nats.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process.js';
 import { captureLogs, startTestService, testEnv, type TestService } from '../helpers/service.js';
+import { registerContinuously } from '../helpers/registration-load.js';
 
 // Issue 4: NATS going away (or never there) and the relay dying mid-batch lose no event and
 // publish none twice. Each test runs its own nats-server and database.
@@ -76,33 +77,12 @@ async function expectExactlyOnce(stream: string): Promise<StreamMessage[]> {
   return messages;
 }
 
-/** Registers users one after another until `stop` is set; every call must succeed. */
-function registerContinuously(url: string, tag: string): { stop: () => Promise<number>; registered: () => number } {
-  const client = connectClient(url);
-  let stopped = false;
-  let done = 0;
-  const running = (async () => {
-    while (!stopped) {
-      await client.registerUser({ email: `${tag}.${done}.${Date.now()}@example.com`, password: PASSWORD, firstName: 'Fault', lastName: `N${done}` });
-      done++;
-    }
-  })();
-  return {
-    registered: () => done,
-    stop: async () => {
-      stopped = true;
-      await running;
-      return done;
-    },
-  };
-}
-
 describe('NATS going away', () => {
   it('keeps the API answering while NATS is down, then publishes everything once when it is back', async () => {
     await freshDatabase();
     const { service, env, logged } = await relayService();
     const stream = env['NATS_STREAM']!;
-    const load = registerContinuously(service.url, 'down');
+    const load = registerContinuously(service.url, 'down', PASSWORD);
     await waitUntil(async () => (await streamMessageCount(nats.url, stream)) >= 5, 30_000, 'first events not published');
 
     await nats.stop('SIGKILL');
