@@ -6,9 +6,8 @@ import type { Config } from '../../infrastructure/config/load-config.js';
 import { prometheusAuthorizationCheckMetrics } from '../../infrastructure/observability/authorization-check-metrics.js';
 import type { Metrics } from '../../infrastructure/observability/metrics.js';
 import { prometheusRpcMetrics } from '../../infrastructure/observability/rpc-metrics.js';
-import { deadlineInterceptor, withCallOpenedAt } from '../../transport/connect/interceptors/deadline.interceptor.js';
-import { errorMappingInterceptor } from '../../transport/connect/interceptors/error-mapping.interceptor.js';
-import { observeInterceptor } from '../../transport/connect/interceptors/observe.interceptor.js';
+import { callInterceptors } from '../../transport/connect/interceptors/call-interceptors.js';
+import { withCallOpenedAt } from '../../transport/connect/interceptors/deadline.interceptor.js';
 import { reportInvalidUtf8AsBadField, strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
 import { requestContextValues } from '../../transport/connect/request-context.js';
 import { routes } from '../../transport/connect/routes.js';
@@ -50,7 +49,7 @@ export function apiHandler(deps: ApiHandlerDeps) {
   const contextValues = withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }));
   // The hot read-only methods log their successes at debug (see ObserveOptions); failures stay at info.
   const quietOnSuccess = new Set(served.fastUnary.map(({ method }) => `${method.parent.typeName}/${method.name}`));
-  const interceptors = [observeInterceptor(logger, prometheusRpcMetrics(metrics), { quietOnSuccess }), errorMappingInterceptor, deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000)];
+  const interceptors = callInterceptors({ logger, metrics: prometheusRpcMetrics(metrics), requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000, quietOnSuccess });
   const connect = connectNodeAdapter({
     routes: served.register,
     readMaxBytes: config.MAX_MESSAGE_BYTES,

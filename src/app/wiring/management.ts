@@ -4,10 +4,9 @@ import type { ReadinessPort } from '../../application/ports/readiness.port.js';
 import type { Config } from '../../infrastructure/config/load-config.js';
 import type { Metrics } from '../../infrastructure/observability/metrics.js';
 import { prometheusRpcMetrics } from '../../infrastructure/observability/rpc-metrics.js';
-import { deadlineInterceptor, withCallOpenedAt } from '../../transport/connect/interceptors/deadline.interceptor.js';
-import { errorMappingInterceptor } from '../../transport/connect/interceptors/error-mapping.interceptor.js';
+import { callInterceptors } from '../../transport/connect/interceptors/call-interceptors.js';
+import { withCallOpenedAt } from '../../transport/connect/interceptors/deadline.interceptor.js';
 import { managementAuditInterceptor } from '../../transport/connect/interceptors/management-audit.interceptor.js';
-import { observeInterceptor } from '../../transport/connect/interceptors/observe.interceptor.js';
 import { strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
 import { allowedCallersInterceptor, callerResolver } from '../../transport/connect/management-caller.js';
 import type { ManagementUseCases } from '../../transport/connect/management.service.js';
@@ -54,10 +53,12 @@ export async function managementServer(deps: ManagementDeps): Promise<ApiServer>
     contextValues: (req) => callers(req, requestValues(req)),
     interceptors: [
       managementAuditInterceptor(logger.child({ component: 'audit' })),
-      observeInterceptor(logger, prometheusRpcMetrics(metrics)),
-      errorMappingInterceptor,
-      allowedCallersInterceptor(config.MANAGEMENT_ALLOWED_CALLERS),
-      deadlineInterceptor(config.REQUEST_TIMEOUT_SECONDS * 1000),
+      ...callInterceptors({
+        logger,
+        metrics: prometheusRpcMetrics(metrics),
+        requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
+        guards: [allowedCallersInterceptor(config.MANAGEMENT_ALLOWED_CALLERS)],
+      }),
     ],
   });
   const files = managementTlsFiles(config);
