@@ -18,7 +18,7 @@ function request(openedMsAgo: number | undefined): UnaryRequest {
 
 /** A handler that runs until its request signal aborts (as the use cases do), or 5 s. */
 const slowHandler = async (req: UnaryRequest | StreamRequest): Promise<UnaryResponse> => {
-  const signal = req.contextValues.get(kRequestSignal);
+  const signal = req.contextValues.get(kRequestSignal)?.signal;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 5_000);
     signal?.addEventListener('abort', () => {

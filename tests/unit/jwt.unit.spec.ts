@@ -232,6 +232,34 @@ describe('refused tokens and their reasons', () => {
     expect(reasonOf(() => verifierFor({ findKey: () => undefined }).verify(token, NOW))).toBe('unknown_key');
   });
 
+  it('verifyInPool (the signature on the thread pool) decides as verify does: accepted, forged, tampered, DER, EdDSA', async () => {
+    const [header, payload, signature] = parts();
+    const tampered = Buffer.from(signature, 'base64url');
+    tampered[40] = tampered[40]! ^ 0x01;
+    const der = nodeSign('sha256', Buffer.from(`${header}.${payload}`), es256.nodePrivateKey);
+    const impostor = (await signer.sign(userId, await makeKey('ES256', es256.kid), NOW)).token;
+    const eddsa = signRaw({ alg: 'EdDSA', kid: ed25519.kid }, claims(), ed25519);
+    const cases = [
+      token,
+      eddsa,
+      impostor,
+      `${header}.${b64(claims({ sub: UserId.generate().value }))}.${signature}`,
+      `${header}.${payload}.${tampered.toString('base64url')}`,
+      `${header}.${payload}.${der.toString('base64url')}`,
+    ];
+    const outcome = (run: () => unknown) => {
+      try {
+        return (run() as { userId: string }).userId;
+      } catch (error) {
+        return (error as InvalidTokenError).reason;
+      }
+    };
+    const sync = cases.map((item) => outcome(() => verifierFor().verify(item, NOW)));
+    const pooled = await Promise.all(cases.map((item) => verifierFor().verifyInPool(item, NOW).then((verified) => verified.userId, (error: InvalidTokenError) => error.reason)));
+    expect(pooled).toEqual(sync);
+    expect(sync).toEqual([userId, userId, 'signature', 'signature', 'signature', 'signature']);
+  });
+
   describe('algorithms', () => {
     it('alg none with an empty signature → algorithm', () => {
       const [, payload] = parts();
@@ -444,7 +472,7 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
       publishedKey: (kid: string) => (published && kid === es256.kid ? es256 : undefined),
     } as unknown as KeyRing;
     const verifier = verifierFor({ findKey: (kid) => ring.publishedKey(kid) });
-    const verify = vi.spyOn(verifier, 'verify');
+    const verify = vi.spyOn(verifier, 'verifyInPool');
     const metrics = createMetrics();
     const provider = new JwtTokenProvider({
       keys: ring,

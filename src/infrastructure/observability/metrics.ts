@@ -47,6 +47,9 @@ export function createMetrics() {
   let signingKeySource: SigningKeyGaugeSource | undefined;
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // Counts kept in plain numbers between scrapes (see rpc-metrics.ts), added to their series when scraped.
+  const beforeRpcScrape = new Set<() => void>();
+  const flushRpcCounts = () => beforeRpcScrape.forEach((flush) => flush());
   /** A gauge read from the one outbox stats query when scraped. */
   const outboxGauge = (name: string, help: string, value: (stats: OutboxStats) => number) =>
     new Gauge({
@@ -61,6 +64,8 @@ export function createMetrics() {
   const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
   return {
     registry,
+    /** Runs `flush` whenever the gRPC counters are read, before they are. */
+    onRpcScrape: (flush: () => void) => void beforeRpcScrape.add(flush),
     setOutboxSource(source: OutboxGaugeSource): void {
       outboxSource = source;
     },
@@ -111,12 +116,14 @@ export function createMetrics() {
       help: 'Total number of RPCs started on the server.',
       labelNames: grpcLabels,
       registers,
+      collect: flushRpcCounts,
     }),
     grpcHandled: new Counter({
       name: 'grpc_server_handled_total',
       help: 'Total number of RPCs completed on the server, regardless of success or failure.',
       labelNames: [...grpcLabels, 'grpc_code'],
       registers,
+      collect: flushRpcCounts,
     }),
     grpcHandlingSeconds: new Histogram({
       name: 'grpc_server_handling_seconds',

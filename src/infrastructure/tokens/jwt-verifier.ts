@@ -4,6 +4,7 @@ import type { VerifiedToken } from '../../application/ports/token-provider.port.
 import { SessionId } from '../../domain/identity/value-objects/session-id.value-object.js';
 import { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import type { LoadedKey } from './key-ring.js';
+import { p1363ToDer } from './p1363-to-der.js';
 import { hasHighS } from './p256-low-s.js';
 import type { SigningAlgorithm } from './signing-key.store.js';
 
@@ -40,6 +41,25 @@ export class JwtVerifier {
   constructor(private readonly options: JwtVerifierOptions) {}
 
   verify(token: string, now: Date): VerifiedJwt {
+    const signed = this.parse(token);
+    if (!signatureMatches(signed)) fail(TokenFailureReason.Signature);
+    return this.claimsOf(signed, now);
+  }
+
+  /**
+   * verify, with the signature checked on libuv's thread pool (node:crypto's callback form):
+   * a token that is not cached then costs the event loop its parsing only, and a second core
+   * checks signatures while the first serves calls (issue 16: the loop alone reached half of
+   * what one core verifies). Everything before and after the signature runs here, in order.
+   */
+  async verifyInPool(token: string, now: Date): Promise<VerifiedJwt> {
+    const signed = this.parse(token);
+    if (!(await signatureMatchesInPool(signed))) fail(TokenFailureReason.Signature);
+    return this.claimsOf(signed, now);
+  }
+
+  /** The token's parts, its header checked against the contract and its key found. */
+  private parse(token: string): SignedToken {
     if (token.length > MAX_TOKEN_BYTES) fail(TokenFailureReason.TooLarge);
     const parts = token.split('.');
     if (parts.length !== 3) fail(TokenFailureReason.Malformed);
@@ -54,17 +74,11 @@ export class JwtVerifier {
     if (typ !== undefined && (typeof typ !== 'string' || typ.toUpperCase() !== 'JWT')) fail(TokenFailureReason.Malformed);
     const key = this.options.findKey(kid as string) ?? fail(TokenFailureReason.UnknownKey);
     if (key.alg !== alg) fail(TokenFailureReason.Algorithm);
-    if (!this.signatureMatches(key, `${encodedHeader}.${encodedPayload}`, signature)) fail(TokenFailureReason.Signature);
-    return { kid: key.kid, ...this.checkClaims(parseJson(payloadBytes), now) };
+    return { key, signingInput: Buffer.from(`${encodedHeader}.${encodedPayload}`), signature, payloadBytes };
   }
 
-  private signatureMatches(key: LoadedKey, signingInput: string, signature: Buffer): boolean {
-    const data = Buffer.from(signingInput);
-    if (key.alg === 'ES256') {
-      // (r, n − s) verifies too: only the low-S spelling is ours (see p256-low-s).
-      return signature.length === 64 && !hasHighS(signature) && verifySignature('sha256', data, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature);
-    }
-    return signature.length === 64 && verifySignature(null, data, key.publicKey, signature);
+  private claimsOf(signed: SignedToken, now: Date): VerifiedJwt {
+    return { kid: signed.key.kid, ...this.checkClaims(parseJson(signed.payloadBytes), now) };
   }
 
   private checkClaims(claims: Record<string, unknown>, now: Date): VerifiedToken {
@@ -86,6 +100,34 @@ export class JwtVerifier {
       ...(typeof sid === 'string' && sid !== '' ? { sessionId: sid } : {}),
     };
   }
+}
+
+interface SignedToken {
+  readonly key: LoadedKey;
+  readonly signingInput: Buffer;
+  readonly signature: Buffer;
+  readonly payloadBytes: Buffer;
+}
+
+/** The shape every signature of ours has: 64 bytes, and for ES256 (r, s) with s low (see p256-low-s). */
+function wellFormed({ key, signature }: SignedToken): boolean {
+  // (r, n − s) verifies too: only the low-S spelling is ours.
+  return signature.length === 64 && (key.alg !== 'ES256' || !hasHighS(signature));
+}
+
+/** ES256 in DER with the bare KeyObject (see p1363-to-der), EdDSA as it comes. */
+const digestOf = (key: LoadedKey) => (key.alg === 'ES256' ? 'sha256' : null);
+const opensslSignature = ({ key, signature }: SignedToken) => (key.alg === 'ES256' ? p1363ToDer(signature) : signature);
+
+function signatureMatches(signed: SignedToken): boolean {
+  return wellFormed(signed) && verifySignature(digestOf(signed.key), signed.signingInput, signed.key.publicKey, opensslSignature(signed));
+}
+
+function signatureMatchesInPool(signed: SignedToken): Promise<boolean> {
+  if (!wellFormed(signed)) return Promise.resolve(false);
+  return new Promise((resolve, reject) => {
+    verifySignature(digestOf(signed.key), signed.signingInput, signed.key.publicKey, opensslSignature(signed), (error, matches) => (error === null ? resolve(matches) : reject(error)));
+  });
 }
 
 const isNumericDate = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);

@@ -17,6 +17,7 @@ import {
 } from '../../gen/envoy/service/auth/v3/external_auth_pb.js';
 import { StatusCode as HttpStatusCode } from '../../gen/envoy/type/v3/http_status_pb.js';
 import { toCheckFailure } from './error-mapper.js';
+import { deepFreeze, frozenAnswers } from './frozen-answers.js';
 
 /** The gRPC codes Check puts in `CheckResponse.status` (google.rpc.Status). */
 const OK = 0;
@@ -66,7 +67,7 @@ export class ExtAuthzServiceHandler implements ServiceImpl<typeof Authorization>
   private readonly noToken: CheckResponse;
   private readonly invalidToken: CheckResponse;
   private readonly unavailable: CheckResponse;
-  private readonly headersToRemove: string[];
+  private readonly allowed: (token: VerifiedToken) => CheckResponse;
 
   constructor(
     private readonly deps: ExtAuthzDeps,
@@ -77,7 +78,17 @@ export class ExtAuthzServiceHandler implements ServiceImpl<typeof Authorization>
     this.noToken = denial(UNAUTHENTICATED, HttpStatusCode.Unauthorized, [header('www-authenticate', challenge)]);
     this.invalidToken = denial(UNAUTHENTICATED, HttpStatusCode.Unauthorized, [header('www-authenticate', `${challenge}, error="invalid_token"`)]);
     this.unavailable = denial(UNAVAILABLE, HttpStatusCode.ServiceUnavailable, []);
-    this.headersToRemove = options.stripAuthorization ? ['authorization'] : [];
+    const headersToRemove = options.stripAuthorization ? ['authorization'] : [];
+    // A cached token's answer is built once (see frozenAnswers).
+    this.allowed = frozenAnswers((token: VerifiedToken) =>
+      create(CheckResponseSchema, {
+        status: { code: OK },
+        httpResponse: {
+          case: 'okResponse',
+          value: { headers: [header(USER_ID_HEADER, token.userId), header(SESSION_ID_HEADER, token.sessionId ?? ''), header(TOKEN_ID_HEADER, token.tokenId)], headersToRemove },
+        },
+      }),
+    );
   }
 
   async check(req: CheckRequest): Promise<CheckResponse> {
@@ -99,18 +110,6 @@ export class ExtAuthzServiceHandler implements ServiceImpl<typeof Authorization>
     return this.answer('allowed', this.allowed(verified));
   }
 
-  private allowed(token: VerifiedToken): CheckResponse {
-    const headers = [
-      header(USER_ID_HEADER, token.userId),
-      header(SESSION_ID_HEADER, token.sessionId ?? ''),
-      header(TOKEN_ID_HEADER, token.tokenId),
-    ];
-    return create(CheckResponseSchema, {
-      status: { code: OK },
-      httpResponse: { case: 'okResponse', value: { headers, headersToRemove: this.headersToRemove } },
-    });
-  }
-
   private answer(result: AuthorizationCheckResult, response: CheckResponse): CheckResponse {
     this.deps.metrics.checked(result);
     return response;
@@ -118,10 +117,12 @@ export class ExtAuthzServiceHandler implements ServiceImpl<typeof Authorization>
 }
 
 function denial(code: number, httpStatus: HttpStatusCode, headers: ReturnType<typeof header>[]): CheckResponse {
-  return create(CheckResponseSchema, {
-    status: { code },
-    httpResponse: { case: 'deniedResponse', value: { status: { code: httpStatus }, headers } },
-  });
+  return deepFreeze(
+    create(CheckResponseSchema, {
+      status: { code },
+      httpResponse: { case: 'deniedResponse', value: { status: { code: httpStatus }, headers } },
+    }),
+  );
 }
 
 /**

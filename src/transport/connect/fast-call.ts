@@ -2,6 +2,7 @@ import type http2 from 'node:http2';
 import type { DescMethodUnary } from '@bufbuild/protobuf';
 import { Code, ConnectError, type ContextValues, type HandlerContext, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
 import { createDeadlineSignal } from '@connectrpc/connect/protocol';
+import { LiteHeaders } from './lite-headers.js';
 import type { RequestLike } from './request-context.js';
 
 /** One hot method as the fast path serves it. */
@@ -9,6 +10,10 @@ export interface FastRoute {
   readonly method: DescMethodUnary;
   /** The interceptors wrapped around the implementation once, as connect does per call. */
   readonly invoke: (req: UnaryRequest) => Promise<UnaryResponse>;
+  /** The request from its protobuf encoding (fromBinary, or the method's own reader). */
+  readonly decode: (bytes: Uint8Array) => unknown;
+  /** The answer's protobuf encoding; a frozen answer is encoded once (see encodedOnce). */
+  readonly encode: (message: object) => Uint8Array;
 }
 
 /** What serving a call needs from the fast path's options. */
@@ -125,11 +130,11 @@ export class FastCall {
   }
 
   get responseHeader(): Headers {
-    return (this.responseHeaders ??= new Headers());
+    return (this.responseHeaders ??= new LiteHeaders());
   }
 
   get responseTrailer(): Headers {
-    return (this.responseTrailers ??= new Headers());
+    return (this.responseTrailers ??= new LiteHeaders());
   }
 
   timeoutMs(): number | undefined {
@@ -155,11 +160,11 @@ export class FastResponse {
   }
 
   get header(): Headers {
-    return (this.call.responseHeaders ??= new Headers());
+    return (this.call.responseHeaders ??= new LiteHeaders());
   }
 
   get trailer(): Headers {
-    return (this.call.responseTrailers ??= new Headers());
+    return (this.call.responseTrailers ??= new LiteHeaders());
   }
 
   /** The trailers, if anyone wrote any. */

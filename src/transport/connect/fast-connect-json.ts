@@ -1,10 +1,11 @@
 import type http2 from 'node:http2';
 import type { JsonReadOptions, JsonWriteOptions } from '@bufbuild/protobuf';
 import { Code, ConnectError, type UnaryRequest } from '@connectrpc/connect';
-import { createMethodSerializationLookup, mergeNonProtocolHeaders, readAllBytes, type Compression } from '@connectrpc/connect/protocol';
-import { codeToHttpStatus, errorToJsonBytes, trailerMux } from '@connectrpc/connect/protocol-connect';
+import { createMethodSerializationLookup, mergeNonProtocolHeaders, type Compression } from '@connectrpc/connect/protocol';
+import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { callSignal, FastCall, FastResponse, single, type FastRoute, type FastServeOptions } from './fast-call.js';
 import { COMPRESS_MIN_BYTES } from './fast-grpc.js';
+import { encodedOnce } from './frozen-answers.js';
 
 type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
 type Serialization = ReturnType<typeof createMethodSerializationLookup>;
@@ -14,15 +15,20 @@ const WRITE_MAX_BYTES = 0xffffffff;
 
 /** The JSON (de)serializer connect builds for a method, with the same options. */
 export function connectJsonSerialization(route: FastRoute, jsonOptions: JsonOptions, readMaxBytes: number): Serialization {
-  return createMethodSerializationLookup(route.method, undefined, jsonOptions, { readMaxBytes, writeMaxBytes: WRITE_MAX_BYTES });
+  const lookup = createMethodSerializationLookup(route.method, undefined, jsonOptions, { readMaxBytes, writeMaxBytes: WRITE_MAX_BYTES });
+  // A frozen answer is serialized once (see encodedOnce).
+  const output = lookup.getO(false);
+  const json = { parse: (data: Uint8Array) => output.parse(data), serialize: encodedOnce((message) => output.serialize(message as never)) };
+  return { getI: (binary) => lookup.getI(binary), getO: (binary) => (binary ? lookup.getO(true) : json) };
 }
 
 /**
  * A Connect unary call in JSON (POST, application/json, request not compressed) on the fast
- * path, answered as connect's own unary handler answers it: the body read with connect's
- * readAllBytes (Content-Length and readMaxBytes checked with its words), parsed and written
- * by connect's serializers, errors as connect's JSON with the HTTP status of their code, the
- * response's trailers as `trailer-` headers.
+ * path, answered as connect's own unary handler answers it: the body read and checked as
+ * connect's readAllBytes checks it (Content-Length and readMaxBytes, with its words), parsed
+ * and written by connect's serializers, errors as connect's JSON with the HTTP status of their
+ * code, the response's trailers as `trailer-` headers. A successful answer's headers are a
+ * plain object: the three Headers objects connect builds for it were a tenth of the call.
  */
 export async function serveConnectJson(
   route: FastRoute,
@@ -35,36 +41,78 @@ export async function serveConnectJson(
 ): Promise<void> {
   const contextValues = options.contextValues({ socket: stream.session?.socket ?? {}, headers });
   const call = callSignal(stream, options.shutdownSignal, timeoutMs);
-  const responseHeader = new Headers({ 'content-type': 'application/json' });
-  let responseTrailer: Headers | undefined;
-  let status = 200;
+  const out: http2.OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/json' };
   let body: Uint8Array;
   try {
-    // Not destroyed when connect stops reading early (a body over the limit): the answer still goes out on it.
-    const bytes = await readAllBytes(stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>, options.readMaxBytes, single(headers['content-length']));
+    const bytes = await readBody(stream, options.readMaxBytes, single(headers['content-length']));
     const input = serialization.getI(false).parse(bytes);
     const response = await route.invoke(new FastCall(headers, route.method, call.signal, contextValues, input, timeoutMs, 'connect') as unknown as UnaryRequest);
     body = serialization.getO(false).serialize(response.message);
-    response.header.forEach((value, key) => responseHeader.set(key, value));
-    responseTrailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
+    response.header.forEach((value, key) => (out[key] = value));
+    const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
+    trailer?.forEach((value, key) => (out[`trailer-${key}`] = value));
   } catch (caught) {
     const error = caught instanceof ConnectError ? caught : new ConnectError('internal error', Code.Internal, undefined, undefined, caught);
     call.abort(error);
-    status = codeToHttpStatus(error.code);
-    if (!error.isWireError) mergeNonProtocolHeaders(responseHeader, error.metadata);
+    const errorHeader = new Headers({ 'content-type': 'application/json' });
+    if (!error.isWireError) mergeNonProtocolHeaders(errorHeader, error.metadata);
+    out[':status'] = codeToHttpStatus(error.code);
+    errorHeader.forEach((value, key) => (out[key] = value));
     body = errorToJsonBytes(error, options.jsonOptions);
   } finally {
     call.release();
   }
   if (compression !== undefined && body.byteLength >= COMPRESS_MIN_BYTES) {
     body = await compression.compress(body);
-    responseHeader.set('content-encoding', compression.name);
+    out['content-encoding'] = compression.name;
   }
-  const muxed = trailerMux(responseHeader, responseTrailer ?? new Headers());
-  muxed.set('content-length', String(body.byteLength));
+  out['content-length'] = String(body.byteLength);
   if (stream.closed || stream.headersSent) return;
-  const out: http2.OutgoingHttpHeaders = { ':status': status };
-  muxed.forEach((value, key) => (out[key] = value));
   stream.respond(out);
   stream.end(body);
 }
+
+/**
+ * The request body, refused as connect's readAllBytes refuses it (same codes, same words): a
+ * Content-Length over the limit before a byte is read, more or fewer bytes than it promised,
+ * or, without one, more than the limit. Read with listeners rather than the stream's async
+ * iterator, which cost a fifth of the call. A body refused part way is left unread (not
+ * destroyed): the answer still goes out on the stream.
+ */
+function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, lengthHint: string | null): Promise<Uint8Array> {
+  const parsed = lengthHint === null ? Number.NaN : Number.parseInt(lengthHint, 10);
+  const hint = Number.isSafeInteger(parsed) && parsed >= 0 ? parsed : undefined;
+  if (hint !== undefined && hint > readMaxBytes) return Promise.reject(new ConnectError(`message size ${hint} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+    };
+    const fail = (error: unknown) => {
+      stop();
+      stream.pause();
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a stream error, passed on as it came
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.byteLength;
+      if (hint !== undefined && received > hint) return fail(promised(hint, received));
+      if (hint === undefined && received > readMaxBytes) return fail(new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      if (hint !== undefined && received < hint) reject(promised(hint, received));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (error: unknown) => fail(error);
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
+}
+
+const promised = (hint: number, received: number) => new ConnectError(`protocol error: promised ${hint} bytes, received ${received}`, Code.InvalidArgument);

@@ -1,5 +1,4 @@
 import http2 from 'node:http2';
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { Code, ConnectError, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
 import { compressionGzip, compressionBrotli } from '@connectrpc/connect-node';
 import type { Compression } from '@connectrpc/connect/protocol';
@@ -28,14 +27,14 @@ export async function serveGrpc(
   if (compression !== undefined) responseHeaders['grpc-encoding'] = compression.name;
   const call = callSignal(stream, options.shutdownSignal, timeoutMs);
   try {
-    const input = await readMessage(stream, route.method.input, options.readMaxBytes);
+    const input = await readMessage(stream, route.decode, options.readMaxBytes);
     let response: UnaryResponse;
     try {
       response = await route.invoke(new FastCall(headers, route.method, call.signal, contextValues, input, timeoutMs, 'grpc') as unknown as UnaryRequest);
     } catch (error) {
       throw ConnectError.from(error);
     }
-    let data = toBinary(route.method.output, response.message);
+    let data = route.encode(response.message);
     let flags = 0;
     if (compression !== undefined && data.byteLength >= COMPRESS_MIN_BYTES) {
       data = await compression.compress(data);
@@ -84,7 +83,7 @@ function endUnread(stream: http2.ServerHttp2Stream): void {
  * as soon as its length is known, compressed without an encoding, incomplete, missing, more
  * than one, or not parsable.
  */
-function readMessage<I extends DescMessage>(req: http2.ServerHttp2Stream, schema: I, readMaxBytes: number): Promise<MessageShape<I>> {
+function readMessage(req: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) => unknown, readMaxBytes: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -107,7 +106,7 @@ function readMessage<I extends DescMessage>(req: http2.ServerHttp2Stream, schema
     const onEnd = () => {
       req.off('error', onError);
       try {
-        resolve(parseOne(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), schema));
+        resolve(parseOne(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), decode));
       } catch (error) {
         // parseOne throws ConnectErrors only.
         reject(ConnectError.from(error));
@@ -121,23 +120,23 @@ function readMessage<I extends DescMessage>(req: http2.ServerHttp2Stream, schema
   });
 }
 
-function parseOne<I extends DescMessage>(body: Buffer | undefined, schema: I): MessageShape<I> {
+function parseOne(body: Buffer | undefined, decode: (bytes: Uint8Array) => unknown): unknown {
   const first = envelopeAt(body, 0);
   if (first === undefined) throw new ConnectError('protocol error: missing input message for unary method', Code.Unimplemented);
-  const message = parse(schema, first);
+  const message = parse(decode, first);
   const second = envelopeAt(body, first.end);
   // connect parses a second message before it notices there is one too many.
   if (second !== undefined) {
-    parse(schema, second);
+    parse(decode, second);
     throw new ConnectError('protocol error: received extra input message for unary method', Code.Unimplemented);
   }
   return message;
 }
 
-function parse<I extends DescMessage>(schema: I, envelope: { flags: number; data: Uint8Array }): MessageShape<I> {
+function parse(decode: (bytes: Uint8Array) => unknown, envelope: { flags: number; data: Uint8Array }): unknown {
   if ((envelope.flags & COMPRESSED_FLAG) === COMPRESSED_FLAG) throw new ConnectError('received compressed envelope, but do not know how to decompress', Code.Internal);
   try {
-    return fromBinary(schema, envelope.data);
+    return decode(envelope.data);
   } catch (error) {
     throw new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
   }

@@ -1,4 +1,3 @@
-import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Authenticate } from '../../application/use-cases/authenticate.use-case.js';
 import type { BatchGetUsers } from '../../application/use-cases/batch-get-users.use-case.js';
@@ -22,6 +21,7 @@ import type {
 import { kClientAddress, signalOf } from './request-context.js';
 import { toTokenPair } from './token-pair.presenter.js';
 import { toUserMessage } from './user.presenter.js';
+import { toVerifyTokenResponse } from './verified-token.presenter.js';
 
 export interface IdentityUseCases {
   readonly registerUser: RegisterUser;
@@ -61,14 +61,7 @@ export class IdentityServiceHandler implements ServiceImpl<typeof IdentityServic
   }
 
   async verifyToken(req: VerifyTokenRequest) {
-    const token = await this.useCases.verifyToken.execute(req.token);
-    return {
-      userId: token.userId,
-      expiresAt: timestampFromDate(token.expiresAt),
-      issuedAt: timestampFromDate(token.issuedAt),
-      tokenId: token.tokenId,
-      sessionId: token.sessionId ?? '',
-    };
+    return toVerifyTokenResponse(await this.useCases.verifyToken.execute(req.token));
   }
 
   async refreshToken(req: RefreshTokenRequest, ctx: HandlerContext) {

@@ -11,8 +11,8 @@ export interface RequestLike {
 
 export const kClientAddress = createContextKey<string>('unknown', { description: 'the caller address throttling counts against' });
 export const kRequestId = createContextKey<string>('', { description: 'x-request-id, received or generated' });
-/** The request's signal with the server's own request timeout folded in. */
-export const kRequestSignal = createContextKey<AbortSignal | undefined>(undefined, { description: 'aborts when the call must stop' });
+/** The request's signal with the server's own request timeout folded in (made when first asked for). */
+export const kRequestSignal = createContextKey<{ readonly signal: AbortSignal } | undefined>(undefined, { description: 'aborts when the call must stop' });
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -40,7 +40,7 @@ export function requestContextValues(options: ClientAddressOptions) {
   };
 }
 
-export const signalOf = (ctx: HandlerContext): AbortSignal => ctx.values.get(kRequestSignal) ?? ctx.signal;
+export const signalOf = (ctx: HandlerContext): AbortSignal => ctx.values.get(kRequestSignal)?.signal ?? ctx.signal;
 
 /** Reasons the server itself gives for stopping a call: the deadline, and shutting down. */
 const SERVER_REASONS: ReadonlySet<Code> = new Set([Code.DeadlineExceeded, Code.Unavailable]);

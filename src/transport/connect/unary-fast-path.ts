@@ -1,17 +1,20 @@
 import type http2 from 'node:http2';
-import { create, isMessage, type DescMethodUnary, type JsonReadOptions, type JsonWriteOptions } from '@bufbuild/protobuf';
+import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type JsonReadOptions, type JsonWriteOptions } from '@bufbuild/protobuf';
 import type { ContextValues, HandlerContext, Interceptor, UnaryRequest, UnaryResponse } from '@connectrpc/connect';
 import { parseTimeout as parseConnectTimeout } from '@connectrpc/connect/protocol-connect';
 import { parseTimeout } from '@connectrpc/connect/protocol-grpc';
 import { FastResponse, single, type FastCall, type FastRoute } from './fast-call.js';
 import { connectJsonSerialization, serveConnectJson } from './fast-connect-json.js';
 import { responseCompression, serveGrpc } from './fast-grpc.js';
+import { encodedOnce } from './frozen-answers.js';
 import type { RequestLike } from './request-context.js';
 
 /** A unary method the fast path answers, with the very implementation Connect's router serves. */
 export interface FastUnaryMethod {
   readonly method: DescMethodUnary;
   readonly impl: (request: never, context: HandlerContext) => Promise<unknown>;
+  /** Reads the request from protobuf when fromBinary would do more than the handler needs. */
+  readonly decode?: (bytes: Uint8Array) => unknown;
 }
 
 export interface UnaryFastPathOptions {
@@ -45,7 +48,7 @@ export type FastPathHandler = (stream: http2.ServerHttp2Stream, headers: http2.I
  */
 export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
   const routes = new Map<string, FastRoute>();
-  for (const { method, impl } of options.methods) {
+  for (const { method, impl, decode = (bytes: Uint8Array) => fromBinary(method.input, bytes) } of options.methods) {
     const chained = options.interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>(
       (next, interceptor) => interceptor(next as never) as never,
       async (req) => {
@@ -55,7 +58,8 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
         return new FastResponse(call, message) as unknown as UnaryResponse;
       },
     );
-    routes.set(`/${method.parent.typeName}/${method.name}`, { method, invoke: chained });
+    const encode = encodedOnce((message) => toBinary(method.output, message as never));
+    routes.set(`/${method.parent.typeName}/${method.name}`, { method, invoke: chained, decode, encode });
   }
 
   const jsonSerialization = new Map([...routes.values()].map((route) => [route, connectJsonSerialization(route, options.jsonOptions, options.readMaxBytes)]));

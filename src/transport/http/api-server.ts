@@ -1,5 +1,6 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiServerResponse } from './api-server-response.js';
 import { listen } from './listen.js';
@@ -86,6 +87,9 @@ export class ApiServer {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private openStreams = 0;
+  /** Open streams under the request timeout (see bound). */
+  private readonly timed = new Map<http2.ServerHttp2Stream, TimedStream>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ApiServerOptions) {
     // No 'request' listener: Node would build compatibility objects for every stream. The
@@ -163,18 +167,35 @@ export class ApiServer {
    * its body is read: a stream whose body never ends would never get an answer, so it is reset.
    * A call that was read is answered by the deadline interceptor at the same moment; if that
    * answer has not left `answerGraceMs` later (flow control: the client reads nothing), the
-   * stream is reset too.
+   * stream is reset too. One sweep checks every open stream a few times per timeout instead of
+   * a timer per stream: these are bounds on hostile clients, and a timer and its listener on
+   * every call were measurable on the hot path (issue 16).
    */
   private bound(stream: http2.ServerHttp2Stream, requestRead: () => boolean, longLived: boolean): void {
+    this.timed.set(stream, { openedAt: performance.now(), requestRead, longLived, answerBy: undefined });
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(1, Math.min(SWEEP_MAX_MS, this.options.requestTimeoutMs / 8))).unref();
+  }
+
+  private sweep(): void {
     const { requestTimeoutMs, answerGraceMs = ANSWER_GRACE_MS } = this.options;
-    const reset = () => {
-      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-    };
-    let timer = setTimeout(() => {
-      if (!requestRead()) return reset();
-      if (!longLived) timer = setTimeout(reset, answerGraceMs).unref();
-    }, requestTimeoutMs).unref();
-    stream.once('close', () => clearTimeout(timer));
+    const now = performance.now();
+    for (const [stream, timed] of this.timed) {
+      if (timed.answerBy === undefined) {
+        if (now - timed.openedAt < requestTimeoutMs) continue;
+        if (!timed.requestRead()) this.reset(stream);
+        else if (timed.longLived) this.timed.delete(stream);
+        else timed.answerBy = now + answerGraceMs;
+      } else if (now >= timed.answerBy) this.reset(stream);
+    }
+    if (this.timed.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private reset(stream: http2.ServerHttp2Stream): void {
+    this.timed.delete(stream);
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
   }
 
   private handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void {
@@ -194,7 +215,10 @@ export class ApiServer {
       return;
     }
     this.openStreams += 1;
-    stream.once('close', () => (this.openStreams -= 1));
+    stream.once('close', () => {
+      this.openStreams -= 1;
+      this.timed.delete(stream);
+    });
     if (this.options.fastPath?.(stream, headers) === true) {
       this.bound(stream, () => stream.readableEnded, false);
       return;
@@ -222,6 +246,17 @@ export class ApiServer {
 }
 
 const ignore = () => undefined;
+
+/** The longest gap between two checks of the open streams' request timeouts. */
+const SWEEP_MAX_MS = 250;
+
+interface TimedStream {
+  readonly openedAt: number;
+  readonly requestRead: () => boolean;
+  readonly longLived: boolean;
+  /** Set once the request was read at the timeout: the answer must have left by then. */
+  answerBy: number | undefined;
+}
 
 function secureContextOptions(tls: TlsOptions) {
   if (tls.clientCa === undefined) return { cert: tls.cert, key: tls.key };

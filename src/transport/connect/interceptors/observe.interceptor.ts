@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { DescMethod } from '@bufbuild/protobuf';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { RpcMethodMetrics, RpcMetrics } from '../../../application/ports/rpc-metrics.port.js';
@@ -26,14 +27,16 @@ export interface ObserveOptions {
  */
 export function observeInterceptor(logger: Logger, metrics: RpcMetrics, options: ObserveOptions = {}): Interceptor {
   const quiet = options.quietOnSuccess ?? new Set<string>();
-  const seriesByMethod = new Map<string, RpcMethodMetrics>();
+  // By the method's descriptor, which the router hands every call of a method: no string built per call.
+  const byMethod = new Map<DescMethod, { readonly method: string; readonly series: RpcMethodMetrics; readonly quietOnSuccess: boolean }>();
   return (next) => async (req) => {
-    const method = `${req.service.typeName}/${req.method.name}`;
-    let series = seriesByMethod.get(method);
-    if (series === undefined) {
+    let known = byMethod.get(req.method);
+    if (known === undefined) {
       const labels = { grpc_type: GRPC_TYPE[req.method.methodKind], grpc_service: req.service.typeName, grpc_method: req.method.name };
-      seriesByMethod.set(method, (series = metrics.forMethod(labels)));
+      const method = `${req.service.typeName}/${req.method.name}`;
+      byMethod.set(req.method, (known = { method, series: metrics.forMethod(labels), quietOnSuccess: quiet.has(method) }));
     }
+    const { method, series, quietOnSuccess } = known;
     const requestId = req.contextValues.get(kRequestId);
     const started = performance.now();
     series.started();
@@ -43,7 +46,7 @@ export function observeInterceptor(logger: Logger, metrics: RpcMetrics, options:
       const code = codeName(connectError);
       series.handled(code, seconds);
       const failed = connectError?.code === Code.Internal || connectError?.code === Code.Unknown;
-      const level = failed ? 'error' : connectError === undefined && quiet.has(method) ? 'debug' : 'info';
+      const level = failed ? 'error' : connectError === undefined && quietOnSuccess ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       const line = { requestId, method, code, durationMs: Math.round(seconds * 1_000_000) / 1000, client: req.contextValues.get(kClientAddress) };
       if (failed) logger.error({ ...line, err: connectError?.cause ?? connectError }, 'rpc failed');

@@ -1,0 +1,40 @@
+/**
+ * Answers built once and given out again: the response to a cached token is the same for every
+ * call that presents it (issue 16: building and encoding it was a tenth of a cached call). Only
+ * a frozen key (the token cache hands out frozen VerifiedTokens) gets a kept answer, and that
+ * answer is frozen all the way down before anyone sees it, so nobody can change what the next
+ * caller receives; the fast path keeps the encoding of a frozen message beside it (see
+ * encodedOnce), which is why frozen is the rule and not a convention. Other keys get a fresh
+ * answer each time.
+ */
+export function frozenAnswers<K extends object, V extends object>(build: (key: K) => V): (key: K) => V {
+  const answers = new WeakMap<K, V>();
+  return (key) => {
+    if (!Object.isFrozen(key)) return build(key);
+    let answer = answers.get(key);
+    if (answer === undefined) answers.set(key, (answer = deepFreeze(build(key))));
+    return answer;
+  };
+}
+
+/**
+ * `encode(message)`, kept beside a frozen message for as long as the message lives; a message
+ * that is not frozen may still change and is encoded every time.
+ */
+export function encodedOnce<T>(encode: (message: object) => T): (message: object) => T {
+  const encodings = new WeakMap<object, T>();
+  return (message) => {
+    if (!Object.isFrozen(message)) return encode(message);
+    let encoded = encodings.get(message);
+    if (encoded === undefined) encodings.set(message, (encoded = encode(message)));
+    return encoded;
+  };
+}
+
+/** The value frozen all the way down: a constant answer, whose encoding the fast path then keeps. */
+export function deepFreeze<T>(value: T): T {
+  // Typed arrays cannot be frozen (their elements stay writable); messages hold only empty ones here.
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || Object.isFrozen(value)) return value;
+  for (const nested of Object.values(value)) deepFreeze(nested);
+  return Object.freeze(value);
+}
