@@ -55,6 +55,25 @@ describe('readCheckRequest', () => {
     expect(httpOf(readCheckRequest(bytes))?.headers['authorization']).toBe('Bearer second');
   });
 
+  it('a header named __proto__, and headers with header_map together, as a full decode gives them', () => {
+    // An own key named __proto__ (an object literal would set the prototype instead).
+    const bytes = envoyRequest(Object.fromEntries([['__proto__', 'x'], ['authorization', 'Bearer t']]), [{ key: 'authorization', value: 'Bearer raw' }]);
+    const full = httpOf(fromBinary(CheckRequestSchema, bytes));
+    const read = httpOf(readCheckRequest(bytes));
+    expect(Object.entries(full?.headers ?? {})).toContainEqual(['__proto__', 'x']);
+    expect(Object.entries(read?.headers ?? {})).toEqual(Object.entries(full?.headers ?? {}));
+    expect(read?.headerMap?.headers.map((header) => header.value)).toEqual(['Bearer raw']);
+  });
+
+  it('refuses invalid UTF-8 in a header it reads exactly as fromBinary does', () => {
+    const good = envoyRequest({ authorization: 'Bearer t', 'user-agent': 'cafX' });
+    const bad = Uint8Array.from(good);
+    bad[Buffer.from(good).indexOf('cafX') + 3] = 0xe9;
+    const full = captured(() => fromBinary(CheckRequestSchema, bad));
+    expect(full).toBeDefined();
+    expect(() => readCheckRequest(bad)).toThrow(full);
+  });
+
   it('keeps presence: no attributes, and attributes without a request', () => {
     expect(readCheckRequest(new Uint8Array(0)).attributes).toBeUndefined();
     const noRequest = toBinary(CheckRequestSchema, create(CheckRequestSchema, { attributes: { destination: { principal: 'p' } } }));

@@ -472,7 +472,7 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
       publishedKey: (kid: string) => (published && kid === es256.kid ? es256 : undefined),
     } as unknown as KeyRing;
     const verifier = verifierFor({ findKey: (kid) => ring.publishedKey(kid) });
-    const verify = vi.spyOn(verifier, 'verifyInPool');
+    const verify = vi.spyOn(verifier, 'verify');
     const metrics = createMetrics();
     const provider = new JwtTokenProvider({
       keys: ring,

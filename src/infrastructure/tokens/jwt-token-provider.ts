@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { ServiceUnavailableError } from '../../application/application.errors.js';
@@ -8,6 +9,7 @@ import type { SessionId } from '../../domain/identity/value-objects/session-id.v
 import type { UserId } from '../../domain/identity/value-objects/user-id.value-object.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { KeyRing } from './key-ring.js';
+import { SignatureLoad } from './signature-load.js';
 import type { JwtSigner } from './jwt-signer.js';
 import type { JwtVerifier } from './jwt-verifier.js';
 
@@ -44,6 +46,7 @@ interface CachedToken {
  */
 export class JwtTokenProvider implements TokenProvider {
   private readonly cache: LRUCache<string, CachedToken> | undefined;
+  private readonly signatureLoad = new SignatureLoad(() => performance.now());
 
   constructor(private readonly deps: JwtTokenProviderDeps) {
     this.cache = deps.cacheSize > 0 ? new LRUCache({ max: deps.cacheSize, ttlAutopurge: false }) : undefined;
@@ -76,9 +79,12 @@ export class JwtTokenProvider implements TokenProvider {
   }
 
   private async verifyAndRemember(token: string, now: Date): Promise<VerifiedToken> {
-    const { kid, ...verified } = await this.deps.verifier.verifyInPool(token, now);
+    const { kid, ...verified } = this.signatureLoad.toPool() ? await this.deps.verifier.verifyInPool(token, now) : this.deps.verifier.verify(token, now);
     const usableUntilMs = verified.expiresAt.getTime() + this.deps.clockSkewSeconds * 1000;
-    this.cache?.set(token, { token: Object.freeze(verified), kid, usableUntilMs }, { ttl: usableUntilMs - now.getTime() });
+    // A copy as the key: the token may be a slice of a far larger string (Check's header value,
+    // padded by its sender) that the cache would otherwise keep alive. Verified tokens are ASCII.
+    const key = Buffer.from(token, 'latin1').toString('latin1');
+    this.cache?.set(key, { token: Object.freeze(verified), kid, usableUntilMs }, { ttl: usableUntilMs - now.getTime() });
     return verified;
   }
 }

@@ -37,92 +37,113 @@ export function readCheckRequest(bytes: Uint8Array): CheckRequest {
 }
 
 function project(reader: BinaryReader): CheckRequest {
-  let http: { headers: Record<string, string>; headerMap?: { headers: HeaderValueInit[] } } | undefined;
-  let attributes: { request?: { http?: HttpInit } } | undefined;
-  eachField(reader, reader.len, (field, wireType) => {
-    if (field !== CHECK_REQUEST_ATTRIBUTES) return false;
-    attributes ??= {};
-    eachField(reader, messageEnd(reader, wireType), (field, wireType) => {
-      if (field !== ATTRIBUTES_REQUEST) return false;
-      attributes!.request ??= {};
-      eachField(reader, messageEnd(reader, wireType), (field, wireType) => {
-        if (field !== REQUEST_HTTP) return false;
-        http ??= { headers: {} };
-        attributes!.request!.http = http;
-        readHttp(reader, messageEnd(reader, wireType), http);
-        return true;
-      });
-      return true;
-    });
-    return true;
-  });
-  return create(CheckRequestSchema, attributes === undefined ? {} : { attributes });
+  const found: Found = { attributes: undefined, http: undefined };
+  // CheckRequest → attributes → request → http: descend into the one field wanted at each level.
+  for (let tag = next(reader, reader.len); tag !== undefined; tag = next(reader, reader.len)) {
+    if (field(tag) !== CHECK_REQUEST_ATTRIBUTES) skip(reader, tag);
+    else readAttributes(reader, messageEnd(reader, tag), found);
+  }
+  return create(CheckRequestSchema, found.attributes === undefined ? {} : { attributes: found.attributes });
 }
 
-function readHttp(reader: BinaryReader, end: number, http: { headers: Record<string, string>; headerMap?: { headers: HeaderValueInit[] } }): void {
-  eachField(reader, end, (field, wireType) => {
-    if (field === HTTP_HEADERS) {
-      const [key, value] = readEntry(reader, messageEnd(reader, wireType));
-      http.headers[key] = value;
-      return true;
+interface Found {
+  attributes: { request?: { http?: HttpInit } } | undefined;
+  http: HttpFound | undefined;
+}
+
+type HttpFound = { headers: Record<string, string>; headerMap?: { headers: HeaderValueInit[] } };
+
+function readAttributes(reader: BinaryReader, end: number, found: Found): void {
+  const attributes = (found.attributes ??= {});
+  for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
+    if (field(tag) !== ATTRIBUTES_REQUEST) {
+      skip(reader, tag);
+      continue;
     }
-    if (field !== HTTP_HEADER_MAP) return false;
-    http.headerMap ??= { headers: [] };
-    const list = http.headerMap.headers;
-    eachField(reader, messageEnd(reader, wireType), (field, wireType) => {
-      if (field !== HEADER_MAP_HEADERS) return false;
-      list.push(readHeaderValue(reader, messageEnd(reader, wireType)));
-      return true;
-    });
-    return true;
-  });
+    const request = (attributes.request ??= {});
+    const requestEnd = messageEnd(reader, tag);
+    for (let inner = next(reader, requestEnd); inner !== undefined; inner = next(reader, requestEnd)) {
+      if (field(inner) !== REQUEST_HTTP) {
+        skip(reader, inner);
+        continue;
+      }
+      // No prototype: a header named __proto__ is a key like any other, as fromBinary keeps it.
+      request.http = found.http ??= { headers: Object.create(null) as Record<string, string> };
+      readHttp(reader, messageEnd(reader, inner), found.http);
+    }
+  }
+}
+
+function readHttp(reader: BinaryReader, end: number, http: HttpFound): void {
+  for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
+    if (field(tag) === HTTP_HEADERS) {
+      const [key, value] = readEntry(reader, messageEnd(reader, tag));
+      http.headers[key] = value;
+    } else if (field(tag) === HTTP_HEADER_MAP) {
+      const list = (http.headerMap ??= { headers: [] }).headers;
+      const mapEnd = messageEnd(reader, tag);
+      for (let inner = next(reader, mapEnd); inner !== undefined; inner = next(reader, mapEnd)) {
+        if (field(inner) === HEADER_MAP_HEADERS) list.push(readHeaderValue(reader, messageEnd(reader, inner)));
+        else skip(reader, inner);
+      }
+    } else skip(reader, tag);
+  }
 }
 
 /** A map<string, string> entry: key 1, value 2, each empty when absent. */
 function readEntry(reader: BinaryReader, end: number): [string, string] {
   let key = '';
   let value = '';
-  eachField(reader, end, (field, wireType) => {
-    if (field !== 1 && field !== 2) return false;
-    if (wireType !== WireType.LengthDelimited) throw new Unexpected();
-    if (field === 1) key = reader.string();
-    else value = reader.string();
-    return true;
-  });
+  for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
+    if (field(tag) === 1) key = stringField(reader, tag);
+    else if (field(tag) === 2) value = stringField(reader, tag);
+    else skip(reader, tag);
+  }
   return [key, value];
 }
 
 function readHeaderValue(reader: BinaryReader, end: number): HeaderValueInit {
   const header: HeaderValueInit = { key: '', value: '', rawValue: new Uint8Array(0) };
-  eachField(reader, end, (field, wireType) => {
-    if (field < 1 || field > 3) return false;
-    if (wireType !== WireType.LengthDelimited) throw new Unexpected();
-    if (field === 1) header.key = reader.string();
-    else if (field === 2) header.value = reader.string();
-    else header.rawValue = reader.bytes();
-    return true;
-  });
+  for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
+    if (field(tag) === 1) header.key = stringField(reader, tag);
+    else if (field(tag) === 2) header.value = stringField(reader, tag);
+    else if (field(tag) === 3) {
+      lengthDelimited(tag);
+      header.rawValue = reader.bytes();
+    } else skip(reader, tag);
+  }
   return header;
 }
 
-/** Calls `read` for every field up to `end`; a field it does not take (false) is skipped. */
-function eachField(reader: BinaryReader, end: number, read: (field: number, wireType: WireType) => boolean): void {
-  while (reader.pos < end) {
-    const [field, wireType] = reader.tag();
-    const start = reader.pos;
-    if (read(field, wireType)) {
-      if (reader.pos > end) throw new Unexpected();
-      continue;
-    }
-    reader.pos = start;
-    reader.skip(wireType, field);
-  }
-  if (reader.pos !== end) throw new Unexpected();
+/**
+ * The next tag before `end`, read as a plain varint (BinaryReader.tag() allocates a pair per
+ * field); undefined at `end`, which a field must end on exactly.
+ */
+function next(reader: BinaryReader, end: number): number | undefined {
+  if (reader.pos === end) return undefined;
+  if (reader.pos > end) throw new Unexpected();
+  const tag = reader.uint32();
+  // Field number 0 and wire types 6 and 7 do not exist: the full decoder says what it makes of them.
+  if (tag >>> 3 === 0 || (tag & 7) > (WireType.Bit32 as number)) throw new Unexpected();
+  return tag;
+}
+
+const field = (tag: number) => tag >>> 3;
+const skip = (reader: BinaryReader, tag: number) => void reader.skip(tag & 7, tag >>> 3);
+
+function lengthDelimited(tag: number): void {
+  if ((tag & 7) !== (WireType.LengthDelimited as number)) throw new Unexpected();
+}
+
+/** A proto3 string: invalid UTF-8 throws, as in fromBinary (which then gives its own error). */
+function stringField(reader: BinaryReader, tag: number): string {
+  lengthDelimited(tag);
+  return reader.string(true);
 }
 
 /** The end of the message field whose tag was just read (a message must be length-delimited). */
-function messageEnd(reader: BinaryReader, wireType: WireType): number {
-  if (wireType !== WireType.LengthDelimited) throw new Unexpected();
+function messageEnd(reader: BinaryReader, tag: number): number {
+  lengthDelimited(tag);
   const end = reader.uint32() + reader.pos;
   if (end > reader.len) throw new Unexpected();
   return end;

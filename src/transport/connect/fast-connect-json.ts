@@ -89,12 +89,11 @@ function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, lengthH
     const stop = () => {
       stream.off('data', onData);
       stream.off('end', onEnd);
-      stream.off('error', onError);
+      stream.off('close', onClose);
     };
-    const fail = (error: unknown) => {
+    const fail = (error: ConnectError) => {
       stop();
       stream.pause();
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a stream error, passed on as it came
       reject(error);
     };
     const onData = (chunk: Buffer) => {
@@ -108,10 +107,11 @@ function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, lengthH
       if (hint !== undefined && received < hint) reject(promised(hint, received));
       else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     };
-    const onError = (error: unknown) => fail(error);
+    // A stream reset or cut before its body ended (Node emits no 'error' for a CANCEL): nobody reads this answer.
+    const onClose = () => fail(new ConnectError('the stream closed before its request ended', Code.Canceled));
     stream.on('data', onData);
     stream.on('end', onEnd);
-    stream.on('error', onError);
+    stream.on('close', onClose);
   });
 }
 

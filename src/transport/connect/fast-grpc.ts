@@ -91,7 +91,7 @@ function readMessage(req: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) =
     const fail = (error: ConnectError) => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('error', onError);
+      req.off('close', onClose);
       reject(error);
     };
     const onData = (chunk: Buffer) => {
@@ -104,7 +104,7 @@ function readMessage(req: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) =
       }
     };
     const onEnd = () => {
-      req.off('error', onError);
+      req.off('close', onClose);
       try {
         resolve(parseOne(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), decode));
       } catch (error) {
@@ -112,11 +112,11 @@ function readMessage(req: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) =
         reject(ConnectError.from(error));
       }
     };
-    // A stream reset before its body ended: the call's signal says why; nobody reads this answer.
-    const onError = (error: Error) => fail(new ConnectError(error.message, Code.Canceled));
+    // A stream reset or cut before its body ended (Node emits no 'error' for a CANCEL): nobody reads this answer.
+    const onClose = () => fail(new ConnectError('the stream closed before its request ended', Code.Canceled));
     req.on('data', onData);
     req.once('end', onEnd);
-    req.once('error', onError);
+    req.once('close', onClose);
   });
 }
 

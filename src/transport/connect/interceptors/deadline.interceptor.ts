@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { Code, ConnectError, createContextKey, type ContextValues, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createContextKey, type ContextValues, type Interceptor, type StreamResponse, type UnaryResponse } from '@connectrpc/connect';
 import { kRequestSignal, whyCallStopped } from '../request-context.js';
 
 /** When the call's stream opened (performance.now()), stamped as its headers arrive. */
@@ -75,7 +75,15 @@ export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
       const onCallerGone = () => end(whyCallStopped(req.signal));
       const timer = setTimeout(() => end(timedOut()), remainingMs);
       req.signal.addEventListener('abort', onCallerGone, { once: true });
-      next(req).then(
+      let answer: Promise<UnaryResponse | StreamResponse>;
+      try {
+        answer = next(req);
+      } catch (error) {
+        // An interceptor that throws instead of rejecting: the same outcome, nothing left behind.
+        release();
+        throw error;
+      }
+      answer.then(
         (response) => {
           release();
           resolve(response);
