@@ -525,6 +525,18 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
     expect(verify).toHaveBeenCalledTimes(1);
   });
 
+  it('hands out one frozen answer from the first hit on, and a fresh one to the call that verified (answers are kept only for tokens seen twice)', async () => {
+    const { provider } = setup(100);
+    const { token } = await provider.issue(id);
+    const first = await provider.verify(token);
+    const second = await provider.verify(token);
+    const third = await provider.verify(token);
+    expect(Object.isFrozen(first)).toBe(false);
+    expect(Object.isFrozen(second)).toBe(true);
+    expect(third).toBe(second);
+    expect(second).toEqual(first);
+  });
+
   it('with cache size 0 verifies every time', async () => {
     const { provider, verify } = setup(0);
     const { token } = await provider.issue(id);

@@ -84,7 +84,10 @@ export class JwtTokenProvider implements TokenProvider {
     // A copy as the key: the token may be a slice of a far larger string (Check's header value,
     // padded by its sender) that the cache would otherwise keep alive. Verified tokens are ASCII.
     const key = Buffer.from(token, 'latin1').toString('latin1');
-    this.cache?.set(key, { token: Object.freeze(verified), kid, usableUntilMs }, { ttl: usableUntilMs - now.getTime() });
+    // The cache keeps a frozen copy, handed out from the first hit on; this call gets its own, so
+    // an answer is kept beside a token only once it has been presented twice (a flood of tokens
+    // seen once would otherwise fill the heap with answers nobody asks for again).
+    this.cache?.set(key, { token: Object.freeze({ ...verified }), kid, usableUntilMs }, { ttl: usableUntilMs - now.getTime() });
     return verified;
   }
 }
