@@ -141,7 +141,7 @@ export async function extAuthz(ctx: BenchContext): Promise<ResultRow[]> {
 const mean = (values: readonly number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 /** The CheckRequest an Istio sidecar sends for a GET with a Bearer token (see tests/helpers/envoy.ts). */
-export function envoyCheckRequest(token: string) {
+function envoyCheckRequest(token: string) {
   const requestId = randomUUID();
   const host = 'orders.shop.svc.cluster.local:8080';
   const now = Date.now();
