@@ -73,7 +73,9 @@ export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
         reject(error);
       };
       const onCallerGone = () => end(whyCallStopped(req.signal));
-      const timer = setTimeout(() => end(timedOut()), remainingMs);
+      // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
+      // remainder per call made a new list (a heap insert) for nearly every call.
+      const timer = setTimeout(() => end(timedOut()), Math.ceil(remainingMs));
       req.signal.addEventListener('abort', onCallerGone, { once: true });
       let answer: Promise<UnaryResponse | StreamResponse>;
       try {
