@@ -2,7 +2,11 @@ import type { RpcMethodLabels, RpcMethodMetrics, RpcMetrics } from '../../applic
 import type { Metrics } from './metrics.js';
 
 type GrpcSeries = Pick<Metrics, 'grpcStarted' | 'grpcHandled' | 'grpcHandlingSeconds' | 'onRpcScrape'>;
-type CounterChild = ReturnType<GrpcSeries['grpcHandled']['labels']>;
+/** One counter series and the calls counted since the last scrape. */
+interface PendingCount {
+  readonly child: ReturnType<GrpcSeries['grpcHandled']['labels']>;
+  pending: number;
+}
 
 /** The RPC metrics port on the go-grpc-prometheus series of the registry. */
 export function prometheusRpcMetrics(metrics: GrpcSeries): RpcMetrics {
@@ -16,10 +20,10 @@ export function prometheusRpcMetrics(metrics: GrpcSeries): RpcMetrics {
  * counted before it. The latency histogram is observed per call.
  */
 function methodSeries(metrics: GrpcSeries, labels: RpcMethodLabels): RpcMethodMetrics {
-  const started = { child: metrics.grpcStarted.labels({ ...labels }), pending: 0 };
+  const started: PendingCount = { child: metrics.grpcStarted.labels({ ...labels }), pending: 0 };
   const seconds = metrics.grpcHandlingSeconds.labels({ ...labels });
-  const handled = new Map<string, { readonly child: CounterChild; pending: number }>();
-  const flush = (count: { readonly child: CounterChild; pending: number }) => {
+  const handled = new Map<string, PendingCount>();
+  const flush = (count: PendingCount) => {
     if (count.pending === 0) return;
     count.child.inc(count.pending);
     count.pending = 0;

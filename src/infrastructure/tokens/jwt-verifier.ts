@@ -35,11 +35,12 @@ const fail = (reason: TokenFailureReason): never => {
  * of the contract: an allowed alg equal to the key's own alg, a known published kid, exact iss
  * and aud, and exp/nbf with the configured leeway. verify() checks the signature on the calling
  * thread; verifyInPool() on libuv's thread pool, which the service uses for tokens it has not
- * cached while many arrive (see SignatureLoad). Handing a check to the pool costs the event loop 9 µs in node:crypto's callback form
- * with a DER signature and a bare KeyObject (35 µs through WebCrypto, as jose does, 60 µs with
- * `dsaEncoding`), against 80–100 µs to check it on the loop. The pool's queue holds at most one
- * check per open stream, so MAX_OPEN_STREAMS bounds it; a gzip response or a DNS lookup for a
- * reconnect waits behind at most that many checks (a few ms per hundred on two pool threads).
+ * cached while many arrive (see SignatureLoad). Handing a check to the pool costs the event
+ * loop 9 µs in node:crypto's callback form with a DER signature and a bare KeyObject (35 µs
+ * through WebCrypto, as jose does, 60 µs with `dsaEncoding`), against 80–100 µs to check it on
+ * the loop. The pool's queue holds at most one check per open stream, so MAX_OPEN_STREAMS
+ * bounds it; a gzip response or a DNS lookup for a reconnect waits behind at most that many
+ * checks (a few ms per hundred on two pool threads).
  */
 export class JwtVerifier {
   constructor(private readonly options: JwtVerifierOptions) {}
@@ -119,18 +120,22 @@ function wellFormed({ key, signature }: SignedToken): boolean {
   return signature.length === 64 && (key.alg !== 'ES256' || !hasHighS(signature));
 }
 
-/** ES256 in DER with the bare KeyObject (see p1363-to-der), EdDSA as it comes. */
-const digestOf = (key: LoadedKey) => (key.alg === 'ES256' ? 'sha256' : null);
-const opensslSignature = ({ key, signature }: SignedToken) => (key.alg === 'ES256' ? p1363ToDer(signature) : signature);
+/** What node:crypto's verify is given: ES256 in DER with the bare KeyObject (see p1363-to-der), EdDSA as it comes. */
+function cryptoInput({ key, signature }: SignedToken): { readonly digest: string | null; readonly signature: Buffer } {
+  return key.alg === 'ES256' ? { digest: 'sha256', signature: p1363ToDer(signature) } : { digest: null, signature };
+}
 
 function signatureMatches(signed: SignedToken): boolean {
-  return wellFormed(signed) && verifySignature(digestOf(signed.key), signed.signingInput, signed.key.publicKey, opensslSignature(signed));
+  if (!wellFormed(signed)) return false;
+  const { digest, signature } = cryptoInput(signed);
+  return verifySignature(digest, signed.signingInput, signed.key.publicKey, signature);
 }
 
 function signatureMatchesInPool(signed: SignedToken): Promise<boolean> {
   if (!wellFormed(signed)) return Promise.resolve(false);
+  const { digest, signature } = cryptoInput(signed);
   return new Promise((resolve, reject) => {
-    verifySignature(digestOf(signed.key), signed.signingInput, signed.key.publicKey, opensslSignature(signed), (error, matches) => (error === null ? resolve(matches) : reject(error)));
+    verifySignature(digest, signed.signingInput, signed.key.publicKey, signature, (error, matches) => (error === null ? resolve(matches) : reject(error)));
   });
 }
 

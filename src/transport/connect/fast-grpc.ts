@@ -4,7 +4,7 @@ import { compressionGzip, compressionBrotli } from '@connectrpc/connect-node';
 import type { Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { respecGrpcMessage } from '../http/grpc-status-message.js';
-import { callSignal, FastCall, FastResponse, type FastRoute, type FastServeOptions } from './fast-call.js';
+import { callSignal, FastCall, FastResponse, readRequestBody, type FastRoute, type FastServeOptions } from './fast-call.js';
 
 /** connect-node's defaults, in its order: what a response may be compressed with. */
 const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
@@ -83,41 +83,16 @@ function endUnread(stream: http2.ServerHttp2Stream): void {
  * as soon as its length is known, compressed without an encoding, incomplete, missing, more
  * than one, or not parsable.
  */
-function readMessage(req: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) => unknown, readMaxBytes: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let checked = false;
-    const fail = (error: ConnectError) => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onClose);
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.byteLength;
-      if (!checked && received >= ENVELOPE_HEADER_BYTES) {
-        checked = true;
-        const length = (chunks.length === 1 ? chunk : Buffer.concat(chunks)).readUInt32BE(1);
-        if (length > readMaxBytes) fail(new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
-      }
-    };
-    const onEnd = () => {
-      req.off('close', onClose);
-      try {
-        resolve(parseOne(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), decode));
-      } catch (error) {
-        // parseOne throws ConnectErrors only.
-        reject(ConnectError.from(error));
-      }
-    };
-    // A stream reset or cut before its body ended (Node emits no 'error' for a CANCEL): nobody reads this answer.
-    const onClose = () => fail(new ConnectError('the stream closed before its request ended', Code.Canceled));
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('close', onClose);
+async function readMessage(stream: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) => unknown, readMaxBytes: number): Promise<unknown> {
+  let checked = false;
+  const body = await readRequestBody(stream, (chunks, received) => {
+    if (checked || received < ENVELOPE_HEADER_BYTES) return undefined;
+    checked = true;
+    const length = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).readUInt32BE(1);
+    return length > readMaxBytes ? new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted) : undefined;
   });
+  // parseOne throws ConnectErrors only.
+  return parseOne(body, decode);
 }
 
 function parseOne(body: Buffer | undefined, decode: (bytes: Uint8Array) => unknown): unknown {

@@ -8,13 +8,7 @@
  * answer each time.
  */
 export function frozenAnswers<K extends object, V extends object>(build: (key: K) => V): (key: K) => V {
-  const answers = new WeakMap<K, V>();
-  return (key) => {
-    if (!Object.isFrozen(key)) return build(key);
-    let answer = answers.get(key);
-    if (answer === undefined) answers.set(key, (answer = deepFreeze(build(key))));
-    return answer;
-  };
+  return keptBesideFrozen(build, (key) => deepFreeze(build(key)));
 }
 
 /**
@@ -22,12 +16,17 @@ export function frozenAnswers<K extends object, V extends object>(build: (key: K
  * that is not frozen may still change and is encoded every time.
  */
 export function encodedOnce<T>(encode: (message: object) => T): (message: object) => T {
-  const encodings = new WeakMap<object, T>();
-  return (message) => {
-    if (!Object.isFrozen(message)) return encode(message);
-    let encoded = encodings.get(message);
-    if (encoded === undefined) encodings.set(message, (encoded = encode(message)));
-    return encoded;
+  return keptBesideFrozen(encode, encode);
+}
+
+/** `compute(key)` for a key that may change; for a frozen one, `keep(key)` once, for as long as the key lives. */
+function keptBesideFrozen<K extends object, V>(compute: (key: K) => V, keep: (key: K) => V): (key: K) => V {
+  const kept = new WeakMap<K, V>();
+  return (key) => {
+    if (!Object.isFrozen(key)) return compute(key);
+    let value = kept.get(key);
+    if (value === undefined) kept.set(key, (value = keep(key)));
+    return value;
   };
 }
 
