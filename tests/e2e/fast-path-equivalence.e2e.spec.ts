@@ -185,6 +185,26 @@ describe('the unary fast path answers exactly as Connect does', () => {
     expect(check.status).toBe(200);
   });
 
+  it('a cached token whose session was revoked (answered without the interceptors on the fast path): the same UNAUTHENTICATED, for VerifyToken and Check', async () => {
+    const client = connectClient(fast.url);
+    const email = `fast.path.revoked.${Date.now()}@example.com`;
+    const password = 'fast path secret 9';
+    await client.registerUser({ email, password, firstName: 'Fast', lastName: 'Path' });
+    const pair = await client.authenticate({ email, password });
+    // Twice on each instance: the first call verifies, the second is a cache hit.
+    for (let i = 0; i < 2; i++) expect((await same(VERIFY, () => verifyBody(pair.accessToken))).trailers['grpc-status']).toBe('0');
+    await client.logout({ refreshToken: pair.refreshToken });
+    // Every replica enforces a revocation within a second.
+    await expect.poll(async () => (await call(connect, VERIFY, verifyBody(pair.accessToken))).trailers['grpc-status'], { timeout: 3_000 }).toBe('16');
+    await expect.poll(async () => (await call(fast, VERIFY, verifyBody(pair.accessToken))).trailers['grpc-status'], { timeout: 3_000 }).toBe('16');
+    const refused = await same(VERIFY, () => verifyBody(pair.accessToken));
+    expect(refused.trailers['x-request-id']).toBe('equivalence-1');
+    expect(refused.trailers['grpc-status-details-bin']).toBeDefined();
+    const denied = await same(CHECK, () => checkBody(`Bearer ${pair.accessToken}`));
+    expect(denied.trailers['grpc-status']).toBe('0');
+    expect(denied.body).not.toBe((await call(fast, CHECK, checkBody(`Bearer ${token}`))).body);
+  });
+
   it('ext_authz Check: allowed, denied, no token', async () => {
     expect((await same(CHECK, () => checkBody(`Bearer ${token}`))).trailers['grpc-status']).toBe('0');
     expect((await same(CHECK, () => checkBody('Bearer nope'))).trailers['grpc-status']).toBe('0');

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { Health } from '../../src/gen/grpc/health/v1/health_pb.js';
 import { IdentityService } from '../../src/gen/identity/v1/identity_pb.js';
 import { callInterceptors } from '../../src/transport/connect/interceptors/call-interceptors.js';
+import { callObserver } from '../../src/transport/connect/interceptors/observe.interceptor.js';
 import { routes } from '../../src/transport/connect/routes.js';
 import { FakeReadiness } from '../fakes/readiness.fake.js';
 import { FakeRpcMetrics } from '../fakes/rpc-metrics.fake.js';
@@ -17,7 +18,7 @@ export function inMemoryApi(options: { requestTimeoutMs?: number; healthWatchLif
   const fakes = wireFakes();
   const readiness = new FakeReadiness(options.maxHealthWatchers);
   const rpcMetrics = new FakeRpcMetrics();
-  const interceptors = callInterceptors({ logger: pino({ level: 'silent' }), metrics: rpcMetrics, requestTimeoutMs: options.requestTimeoutMs ?? 30_000 });
+  const interceptors = callInterceptors({ observer: callObserver(pino({ level: 'silent' }), rpcMetrics), requestTimeoutMs: options.requestTimeoutMs ?? 30_000 });
   // ext_authz Check is mounted too (its own tests are in ext-authz.unit.spec.ts): a loaded key, no counting.
   const extAuthz = { keys: { ready: true }, metrics: { checked: () => undefined, refused: () => undefined }, realm: 'identity-service', stripAuthorization: false };
   const transport = createRouterTransport(routes({ useCases: fakes.useCases, readiness, extAuthz, healthWatchLifetimeMs: options.healthWatchLifetimeMs ?? 120_000 }).register, { router: { interceptors } });

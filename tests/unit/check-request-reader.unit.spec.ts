@@ -1,18 +1,21 @@
 /**
- * The fast path reads a CheckRequest's HTTP headers only (issue 16). Whatever it returns, the
- * handler must see the same headers and header_map as a full fromBinary would give it, and a
- * body it cannot take must fail as fromBinary fails.
+ * The fast path reads only a CheckRequest's Authorization header (issue 16). Whatever it
+ * returns must be what authorizationHeader gives from a full fromBinary, and a body it cannot
+ * take must fail as fromBinary fails.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { describe, expect, it } from 'vitest';
 import { CheckRequestSchema } from '../../src/gen/envoy/service/auth/v3/external_auth_pb.js';
-import { readCheckRequest } from '../../src/transport/connect/check-request.reader.js';
+import { readCheckAuthorization } from '../../src/transport/connect/check-request.reader.js';
+import { authorizationHeader } from '../../src/transport/connect/ext-authz.service.js';
 
 const encoder = new TextEncoder();
 
+type HeaderMapEntry = { key: string; value?: string; rawValue?: Uint8Array };
+
 /** What Envoy sends for a GET with a Bearer token: addresses, principals, time, a dozen headers. */
-function envoyRequest(headers: Record<string, string>, headerMap?: { key: string; value?: string; rawValue?: Uint8Array }[]) {
+function envoyRequest(headers: Record<string, string>, headerMap?: HeaderMapEntry[]) {
   return toBinary(
     CheckRequestSchema,
     create(CheckRequestSchema, {
@@ -29,66 +32,78 @@ function envoyRequest(headers: Record<string, string>, headerMap?: { key: string
   );
 }
 
-const httpOf = (request: ReturnType<typeof readCheckRequest>) => request.attributes?.request?.http;
+/** The Authorization header as the Connect path finds it: full decode, then authorizationHeader. */
+const fully = (bytes: Uint8Array) => authorizationHeader(fromBinary(CheckRequestSchema, bytes).attributes?.request?.http);
 
-describe('readCheckRequest', () => {
-  it('gives the handler the headers a full decode gives it', () => {
+describe('readCheckAuthorization', () => {
+  it('finds the Authorization header a full decode finds, among the others', () => {
     const bytes = envoyRequest({ ':method': 'GET', authorization: 'Bearer abc.def.ghi', 'x-request-id': 'r-1', accept: '*/*' });
-    const full = httpOf(fromBinary(CheckRequestSchema, bytes));
-    const read = httpOf(readCheckRequest(bytes));
-    expect(read?.headers).toEqual(full?.headers);
-    expect(read?.headers['authorization']).toBe('Bearer abc.def.ghi');
-    expect(read?.headerMap).toBeUndefined();
+    expect(readCheckAuthorization(bytes)).toBe('Bearer abc.def.ghi');
+    expect(readCheckAuthorization(bytes)).toBe(fully(bytes));
   });
 
-  it('reads header_map (encode_raw_headers), values and raw values, in order', () => {
-    const headerMap = [{ key: 'authorization', rawValue: encoder.encode('Bearer raw.token.here') }, { key: 'accept', value: '*/*' }];
+  it('matches the key in headers exactly (Envoy lower-cases it): another case is no header', () => {
+    const bytes = envoyRequest({ Authorization: 'Bearer upper', 'authorization-x': 'Bearer longer', authorizatio: 'Bearer shorter' });
+    expect(readCheckAuthorization(bytes)).toBeUndefined();
+    expect(fully(bytes)).toBeUndefined();
+  });
+
+  it.each<[string, HeaderMapEntry[]]>([
+    ['a raw value', [{ key: 'authorization', rawValue: encoder.encode('Bearer raw.token.here') }, { key: 'accept', value: '*/*' }]],
+    ['a string value', [{ key: 'authorization', value: 'Bearer string.value' }]],
+    ['a key in another case, and two values joined', [{ key: 'Authorization', value: 'Bearer a' }, { key: 'AUTHORIZATION', rawValue: encoder.encode('Bearer b') }]],
+    ['a raw value that is not UTF-8 (decoded with replacement)', [{ key: 'authorization', rawValue: Uint8Array.from([0x42, 0xff, 0x43]) }]],
+    ['an empty raw value beside a string value', [{ key: 'authorization', value: 'Bearer v', rawValue: new Uint8Array(0) }]],
+    ['no authorization entry', [{ key: 'accept', value: '*/*' }]],
+  ])('reads header_map (encode_raw_headers): %s', (_case, headerMap) => {
     const bytes = envoyRequest({}, headerMap);
-    const full = httpOf(fromBinary(CheckRequestSchema, bytes));
-    const read = httpOf(readCheckRequest(bytes));
-    expect(read?.headerMap?.headers.map(({ key, value, rawValue }) => ({ key, value, rawValue }))).toEqual(full?.headerMap?.headers.map(({ key, value, rawValue }) => ({ key, value, rawValue })));
+    expect(readCheckAuthorization(bytes)).toBe(fully(bytes));
   });
 
-  it('merges a repeated attributes field as protobuf does: the later map entry wins', () => {
-    const bytes = new Uint8Array([...envoyRequest({ authorization: 'Bearer first', accept: '*/*' }), ...envoyRequest({ authorization: 'Bearer second' })]);
-    expect(httpOf(readCheckRequest(bytes))?.headers).toEqual(httpOf(fromBinary(CheckRequestSchema, bytes))?.headers);
-    expect(httpOf(readCheckRequest(bytes))?.headers['authorization']).toBe('Bearer second');
+  it('prefers headers to header_map, as authorizationHeader does', () => {
+    const bytes = envoyRequest({ authorization: 'Bearer t' }, [{ key: 'authorization', value: 'Bearer raw' }]);
+    expect(readCheckAuthorization(bytes)).toBe('Bearer t');
+    expect(readCheckAuthorization(bytes)).toBe(fully(bytes));
   });
 
-  it('a header named __proto__, and headers with header_map together, as a full decode gives them', () => {
-    // An own key named __proto__ (an object literal would set the prototype instead).
-    const bytes = envoyRequest(Object.fromEntries([['__proto__', 'x'], ['authorization', 'Bearer t']]), [{ key: 'authorization', value: 'Bearer raw' }]);
-    const full = httpOf(fromBinary(CheckRequestSchema, bytes));
-    const read = httpOf(readCheckRequest(bytes));
-    expect(Object.entries(full?.headers ?? {})).toContainEqual(['__proto__', 'x']);
-    expect(Object.entries(read?.headers ?? {})).toEqual(Object.entries(full?.headers ?? {}));
-    expect(read?.headerMap?.headers.map((header) => header.value)).toEqual(['Bearer raw']);
+  it('merges a repeated attributes field as protobuf does: the later map entry wins, header_map entries add up', () => {
+    const twice = new Uint8Array([...envoyRequest({ authorization: 'Bearer first', accept: '*/*' }), ...envoyRequest({ authorization: 'Bearer second' })]);
+    expect(readCheckAuthorization(twice)).toBe('Bearer second');
+    expect(readCheckAuthorization(twice)).toBe(fully(twice));
+    const maps = new Uint8Array([...envoyRequest({}, [{ key: 'authorization', value: 'Bearer one' }]), ...envoyRequest({}, [{ key: 'authorization', value: 'Bearer two' }])]);
+    expect(readCheckAuthorization(maps)).toBe('Bearer one,Bearer two');
+    expect(readCheckAuthorization(maps)).toBe(fully(maps));
   });
 
-  it('refuses invalid UTF-8 in a header it reads exactly as fromBinary does', () => {
-    const good = envoyRequest({ authorization: 'Bearer t', 'user-agent': 'cafX' });
-    const bad = Uint8Array.from(good);
-    bad[Buffer.from(good).indexOf('cafX') + 3] = 0xe9;
-    const full = captured(() => fromBinary(CheckRequestSchema, bad));
-    expect(full).toBeDefined();
-    expect(() => readCheckRequest(bad)).toThrow(full);
+  it('refuses invalid UTF-8 in any header key or value exactly as fromBinary does', () => {
+    for (const [headers, spot] of [
+      [{ authorization: 'Bearer t', 'user-agent': 'cafX' }, 'cafX'],
+      [{ authorization: 'Bearer t', 'x-cafX': 'v' }, 'cafX'],
+      [{ authorization: 'Bearer tX' }, 'tX'],
+    ] as const) {
+      const good = envoyRequest(headers);
+      const bad = Uint8Array.from(good);
+      bad[Buffer.from(good).indexOf(spot) + spot.length - 1] = 0xe9;
+      const full = captured(() => fromBinary(CheckRequestSchema, bad));
+      expect(full).toBeDefined();
+      expect(() => readCheckAuthorization(bad)).toThrow(full);
+    }
   });
 
-  it('keeps presence: no attributes, and attributes without a request', () => {
-    expect(readCheckRequest(new Uint8Array(0)).attributes).toBeUndefined();
+  it('finds nothing without attributes, a request or headers', () => {
+    expect(readCheckAuthorization(new Uint8Array(0))).toBeUndefined();
     const noRequest = toBinary(CheckRequestSchema, create(CheckRequestSchema, { attributes: { destination: { principal: 'p' } } }));
-    expect(readCheckRequest(noRequest).attributes).toBeDefined();
-    expect(readCheckRequest(noRequest).attributes?.request).toBeUndefined();
+    expect(readCheckAuthorization(noRequest)).toBeUndefined();
   });
 
   it('fails as fromBinary fails on a body cut short, and decodes in full a field with an unexpected wire type', () => {
     const cut = envoyRequest({ authorization: 'Bearer x' }).subarray(0, 40);
-    expect(() => readCheckRequest(cut)).toThrow(captured(() => fromBinary(CheckRequestSchema, cut)));
+    expect(() => readCheckAuthorization(cut)).toThrow(captured(() => fromBinary(CheckRequestSchema, cut)));
     // attributes as a varint: not a message, so the full decoder decides.
     const odd = new BinaryWriter().tag(1, WireType.Varint).uint32(7).finish();
     const full = captured(() => fromBinary(CheckRequestSchema, odd));
-    if (full === undefined) expect(readCheckRequest(odd)).toEqual(fromBinary(CheckRequestSchema, odd));
-    else expect(() => readCheckRequest(odd)).toThrow(full);
+    if (full === undefined) expect(readCheckAuthorization(odd)).toBe(fully(odd));
+    else expect(() => readCheckAuthorization(odd)).toThrow(full);
   });
 });
 

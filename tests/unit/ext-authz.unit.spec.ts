@@ -15,7 +15,7 @@ import { AttributeContext_HttpRequestSchema } from '../../src/gen/envoy/service/
 import { Authorization, CheckRequestSchema } from '../../src/gen/envoy/service/auth/v3/external_auth_pb.js';
 import { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
 import { loadConfig } from '../../src/infrastructure/config/load-config.js';
-import { bearerCredentials, ExtAuthzServiceHandler } from '../../src/transport/connect/ext-authz.service.js';
+import { authorizationHeader, bearerCredentials, ExtAuthzServiceHandler } from '../../src/transport/connect/ext-authz.service.js';
 import { errorMappingInterceptor } from '../../src/transport/connect/interceptors/error-mapping.interceptor.js';
 
 const USER = '0190f3a4-5b6c-7d8e-9f00-112233445566';
@@ -121,8 +121,9 @@ describe('Check on an in-memory router', () => {
   });
 });
 
-describe('bearerCredentials', () => {
+describe('bearerCredentials of authorizationHeader', () => {
   const http = (headers: Record<string, string>) => create(AttributeContext_HttpRequestSchema, { headers });
+  const credentials = (request: ReturnType<typeof http> | undefined) => bearerCredentials(authorizationHeader(request));
 
   it.each([
     ['Bearer abc', 'abc'],
@@ -134,23 +135,23 @@ describe('bearerCredentials', () => {
     ['Bearer ', ''],
     ['Bearer a b', 'a b'],
   ])('%j carries the token %j', (value, token) => {
-    expect(bearerCredentials(http({ authorization: value }))).toEqual({ token });
+    expect(credentials(http({ authorization: value }))).toEqual({ token });
   });
 
   it.each(['Basic YW5uOng=', 'Bearerabc', 'abc', '', 'Token abc', 'DPoP abc'])('%j carries no Bearer token', (value) => {
-    expect(bearerCredentials(http({ authorization: value }))).toBeUndefined();
+    expect(credentials(http({ authorization: value }))).toBeUndefined();
   });
 
   it('reads only the lower-case key, as Envoy sends it', () => {
-    expect(bearerCredentials(http({ Authorization: 'Bearer abc' }))).toBeUndefined();
-    expect(bearerCredentials(undefined)).toBeUndefined();
+    expect(credentials(http({ Authorization: 'Bearer abc' }))).toBeUndefined();
+    expect(credentials(undefined)).toBeUndefined();
   });
 
   it('reads header_map when headers is empty, joining repeated values as Envoy does in headers', () => {
     const raw = (...values: string[]) =>
       create(AttributeContext_HttpRequestSchema, { headerMap: { headers: values.map((value) => ({ key: 'authorization', rawValue: Buffer.from(value) })) } });
-    expect(bearerCredentials(raw('Bearer abc'))).toEqual({ token: 'abc' });
-    expect(bearerCredentials(raw('Bearer abc', 'Bearer def'))).toEqual({ token: 'abc,Bearer def' });
+    expect(credentials(raw('Bearer abc'))).toEqual({ token: 'abc' });
+    expect(credentials(raw('Bearer abc', 'Bearer def'))).toEqual({ token: 'abc,Bearer def' });
   });
 });
 

@@ -12,7 +12,7 @@ import {
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { VerifyToken } from '../../src/application/use-cases/verify-token.use-case.js';
-import { InvalidArgumentError, InvalidTokenError, type TokenFailureReason } from '../../src/domain/identity/identity.errors.js';
+import { InvalidArgumentError, InvalidTokenError, TokenFailureReason } from '../../src/domain/identity/identity.errors.js';
 import { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 import { createMetrics } from '../../src/infrastructure/observability/metrics.js';
 import type { KeyRing, LoadedKey } from '../../src/infrastructure/tokens/key-ring.js';
@@ -601,5 +601,32 @@ describe('VerifyToken use case', () => {
     await expect(new VerifyToken(tokens, revocations).execute('abc.def.ghi')).resolves.toBe(verified);
     expect(tokens.verify).toHaveBeenCalledWith('abc.def.ghi');
     expect(revocations.check).toHaveBeenCalledWith(verified);
+  });
+
+  it('executeNow answers a remembered token, checked for revocation, without the provider verifying it', () => {
+    const verified = { userId, tokenId: 'jti', issuedAt: NOW, expiresAt: NOW };
+    const tokens = { issue: vi.fn(), verify: vi.fn(), verifyRemembered: vi.fn((token: string) => (token === 'known' ? verified : undefined)) };
+    const revoked = new InvalidTokenError(TokenFailureReason.Revoked);
+    const revocations = { check: vi.fn() };
+    const useCase = new VerifyToken(tokens, revocations);
+    expect(useCase.executeNow('known')).toBe(verified);
+    expect(revocations.check).toHaveBeenCalledWith(verified);
+    // Not remembered: only execute() can tell, and nothing was checked for it.
+    revocations.check.mockClear();
+    expect(useCase.executeNow('unknown')).toBeUndefined();
+    expect(revocations.check).not.toHaveBeenCalled();
+    // A revoked session is refused now as execute() would refuse it.
+    revocations.check.mockImplementation(() => {
+      throw revoked;
+    });
+    expect(() => useCase.executeNow('known')).toThrow(revoked);
+    expect(tokens.verify).not.toHaveBeenCalled();
+  });
+
+  it('executeNow refuses bytes that were not UTF-8 at once, and knows nothing without a remembering provider', () => {
+    const tokens = { issue: vi.fn(), verify: vi.fn() };
+    const useCase = new VerifyToken(tokens, { check: vi.fn() });
+    expect(() => useCase.executeNow('abc.def\uD800.ghi')).toThrow(InvalidArgumentError);
+    expect(useCase.executeNow('abc.def.ghi')).toBeUndefined();
   });
 });

@@ -8,8 +8,9 @@ import type { Metrics } from '../../infrastructure/observability/metrics.js';
 import { prometheusRpcMetrics } from '../../infrastructure/observability/rpc-metrics.js';
 import { callInterceptors } from '../../transport/connect/interceptors/call-interceptors.js';
 import { withCallOpenedAt } from '../../transport/connect/interceptors/deadline.interceptor.js';
+import { callObserver } from '../../transport/connect/interceptors/observe.interceptor.js';
 import { reportInvalidUtf8AsBadField, strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
-import { requestContextValues } from '../../transport/connect/request-context.js';
+import { requestContextValues, requestIdentity } from '../../transport/connect/request-context.js';
 import { routes } from '../../transport/connect/routes.js';
 import { unaryFastPath } from '../../transport/connect/unary-fast-path.js';
 import type { IdentityUseCases } from '../../transport/connect/identity.service.js';
@@ -46,10 +47,13 @@ export function apiHandler(deps: ApiHandlerDeps) {
     },
   });
   const jsonOptions = { textDecoder: strictJsonTextDecoder } as never;
-  const contextValues = withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }));
+  const identity = requestIdentity({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES });
+  const contextValues = withCallOpenedAt(requestContextValues(identity));
   // The hot read-only methods log their successes at debug (see ObserveOptions); failures stay at info.
   const quietOnSuccess = new Set(served.fastUnary.map(({ method }) => `${method.parent.typeName}/${method.name}`));
-  const interceptors = callInterceptors({ logger, metrics: prometheusRpcMetrics(metrics), requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000, quietOnSuccess });
+  const observer = callObserver(logger, prometheusRpcMetrics(metrics), { quietOnSuccess });
+  const requestTimeoutMs = config.REQUEST_TIMEOUT_SECONDS * 1000;
+  const interceptors = callInterceptors({ observer, requestTimeoutMs });
   const connect = connectNodeAdapter({
     routes: served.register,
     readMaxBytes: config.MAX_MESSAGE_BYTES,
@@ -61,7 +65,17 @@ export function apiHandler(deps: ApiHandlerDeps) {
   // VerifyToken and Check over plain gRPC and Connect unary JSON skip connect-node's per-call pipeline; every other
   // call, and any of theirs the fast path does not handle, goes to Connect (unary-fast-path.ts).
   const fastPath = config.UNARY_FAST_PATH
-    ? unaryFastPath({ methods: served.fastUnary, interceptors, contextValues, jsonOptions, readMaxBytes: config.MAX_MESSAGE_BYTES, shutdownSignal: deps.shutdownSignal })
+    ? unaryFastPath({
+        methods: served.fastUnary,
+        interceptors,
+        observer,
+        contextValues,
+        identity,
+        requestTimeoutMs,
+        jsonOptions,
+        readMaxBytes: config.MAX_MESSAGE_BYTES,
+        shutdownSignal: deps.shutdownSignal,
+      })
     : undefined;
   return { handler: connect, fastPath };
 }

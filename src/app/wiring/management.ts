@@ -6,11 +6,12 @@ import type { Metrics } from '../../infrastructure/observability/metrics.js';
 import { prometheusRpcMetrics } from '../../infrastructure/observability/rpc-metrics.js';
 import { callInterceptors } from '../../transport/connect/interceptors/call-interceptors.js';
 import { withCallOpenedAt } from '../../transport/connect/interceptors/deadline.interceptor.js';
+import { callObserver } from '../../transport/connect/interceptors/observe.interceptor.js';
 import { managementAuditInterceptor } from '../../transport/connect/interceptors/management-audit.interceptor.js';
 import { strictJsonTextDecoder } from '../../transport/connect/invalid-utf8.js';
 import { allowedCallersInterceptor, callerResolver } from '../../transport/connect/management-caller.js';
 import type { ManagementUseCases } from '../../transport/connect/management.service.js';
-import { requestContextValues } from '../../transport/connect/request-context.js';
+import { requestContextValues, requestIdentity } from '../../transport/connect/request-context.js';
 import { managementRoutes } from '../../transport/connect/routes.js';
 import { ApiServer, type ApiServerOptions } from '../../transport/http/api-server.js';
 import { readTlsFiles, watchTlsFiles, type TlsFiles } from '../../transport/http/tls-files.js';
@@ -44,7 +45,7 @@ export function apiTlsFiles(config: Config): TlsFiles | undefined {
 export async function managementServer(deps: ManagementDeps): Promise<ApiServer> {
   const { config, logger, metrics } = deps;
   const callers = callerResolver({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES });
-  const requestValues = withCallOpenedAt(requestContextValues({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES }));
+  const requestValues = withCallOpenedAt(requestContextValues(requestIdentity({ trustProxy: config.TRUST_PROXY, trustedProxies: config.TRUSTED_PROXIES })));
   const handler = connectNodeAdapter({
     routes: managementRoutes({ useCases: deps.useCases, readiness: deps.readiness, healthWatchLifetimeMs: config.HEALTH_WATCH_LIFETIME_SECONDS * 1000 }),
     readMaxBytes: config.MAX_MESSAGE_BYTES,
@@ -54,8 +55,7 @@ export async function managementServer(deps: ManagementDeps): Promise<ApiServer>
     interceptors: [
       managementAuditInterceptor(logger.child({ component: 'audit' })),
       ...callInterceptors({
-        logger,
-        metrics: prometheusRpcMetrics(metrics),
+        observer: callObserver(logger, prometheusRpcMetrics(metrics)),
         requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
         guards: [allowedCallersInterceptor(config.MANAGEMENT_ALLOWED_CALLERS)],
       }),

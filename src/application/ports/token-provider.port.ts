@@ -22,4 +22,10 @@ export interface TokenProvider {
   issue(userId: UserId, sessionId?: SessionId): Promise<IssuedToken>;
   /** Throws InvalidTokenError with the reason when the token is bad in any way. */
   verify(token: string): Promise<VerifiedToken>;
+  /**
+   * The token as verify() would give it, when that is known without waiting (a token verified
+   * before and remembered); undefined when only verify() can tell. Never throws for a bad token.
+   * A provider that remembers nothing leaves it out.
+   */
+  verifyRemembered?(token: string): VerifiedToken | undefined;
 }

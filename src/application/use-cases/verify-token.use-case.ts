@@ -14,9 +14,22 @@ export class VerifyToken {
   ) {}
 
   async execute(token: string): Promise<VerifiedToken> {
+    return this.executeNow(token) ?? this.checked(await this.tokens.verify(token));
+  }
+
+  /**
+   * The same outcome as execute(), when it is known without waiting: a malformed argument, or a
+   * token the provider remembers (then checked for revocation like any other). Undefined when
+   * only execute() can tell. The hot path answers a cached token with no promise at all (issue 16).
+   */
+  executeNow(token: string): VerifiedToken | undefined {
     // Bytes that were not UTF-8 on the wire are malformed input (INVALID_ARGUMENT), as for every string field.
     if (!isValidUnicode(token)) throw new InvalidArgumentError([{ field: 'token', description: 'must be valid UTF-8' }]);
-    const verified = await this.tokens.verify(token);
+    const remembered = this.tokens.verifyRemembered?.(token);
+    return remembered === undefined ? undefined : this.checked(remembered);
+  }
+
+  private checked(verified: VerifiedToken): VerifiedToken {
     this.revocations.check(verified);
     return verified;
   }

@@ -72,6 +72,10 @@ export class JwtTokenProvider implements TokenProvider {
     }
   }
 
+  verifyRemembered(token: string): VerifiedToken | undefined {
+    return this.cached(token, this.deps.clock.now());
+  }
+
   private cached(token: string, now: Date): VerifiedToken | undefined {
     const cached = this.cache?.get(token);
     if (cached === undefined || now.getTime() >= cached.usableUntilMs || this.deps.keys.publishedKey(cached.kid, now) === undefined) return undefined;

@@ -91,23 +91,57 @@ export class ExtAuthzServiceHandler implements ServiceImpl<typeof Authorization>
     );
   }
 
-  async check(req: CheckRequest): Promise<CheckResponse> {
-    if (!this.deps.keys.ready) return this.answer('unavailable', this.unavailable);
-    const credentials = bearerCredentials(req.attributes?.request?.http);
-    if (credentials === undefined) {
-      this.deps.metrics.refused('missing');
-      return this.answer('denied', this.noToken);
-    }
-    let verified: VerifiedToken;
+  check(req: CheckRequest): Promise<CheckResponse> {
+    return this.checkAuthorization(authorizationHeader(req.attributes?.request?.http));
+  }
+
+  /** Check's answer for a request whose Authorization header is `authorization` (undefined: it has none). */
+  async checkAuthorization(authorization: string | undefined): Promise<CheckResponse> {
+    const token = this.tokenOrAnswer(authorization);
+    if (typeof token !== 'string') return token;
     try {
-      verified = await this.deps.verifyToken.execute(credentials.token);
+      return this.allowedFor(await this.deps.verifyToken.execute(token));
     } catch (error) {
-      const failure = toCheckFailure(error);
-      if (failure === undefined) throw error;
-      if (failure.uncounted !== undefined) this.deps.metrics.refused(failure.uncounted);
-      return failure.result === 'denied' ? this.answer('denied', this.invalidToken) : this.answer('unavailable', this.unavailable);
+      return this.refusal(error);
     }
+  }
+
+  /**
+   * checkAuthorization's answer when it is known without waiting (no key, no token, a
+   * malformed or cached one: see VerifyToken.executeNow); undefined, having counted nothing,
+   * when only checkAuthorization can tell.
+   */
+  checkAuthorizationNow(authorization: string | undefined): CheckResponse | undefined {
+    const token = this.tokenOrAnswer(authorization);
+    if (typeof token !== 'string') return token;
+    let verified: VerifiedToken | undefined;
+    try {
+      verified = this.deps.verifyToken.executeNow(token);
+    } catch (error) {
+      return this.refusal(error);
+    }
+    return verified === undefined ? undefined : this.allowedFor(verified);
+  }
+
+  /** The Bearer token to verify, or the answer when there is none to verify. */
+  private tokenOrAnswer(authorization: string | undefined): string | CheckResponse {
+    if (!this.deps.keys.ready) return this.answer('unavailable', this.unavailable);
+    const credentials = bearerCredentials(authorization);
+    if (credentials !== undefined) return credentials.token;
+    this.deps.metrics.refused('missing');
+    return this.answer('denied', this.noToken);
+  }
+
+  private allowedFor(verified: VerifiedToken): CheckResponse {
     return this.answer('allowed', this.allowed(verified));
+  }
+
+  /** A token refused (denied) or not verifiable now (unavailable); anything else is thrown on, to be mapped. */
+  private refusal(error: unknown): CheckResponse {
+    const failure = toCheckFailure(error);
+    if (failure === undefined) throw error;
+    if (failure.uncounted !== undefined) this.deps.metrics.refused(failure.uncounted);
+    return failure.result === 'denied' ? this.answer('denied', this.invalidToken) : this.answer('unavailable', this.unavailable);
   }
 
   private answer(result: AuthorizationCheckResult, response: CheckResponse): CheckResponse {
@@ -126,16 +160,13 @@ function denial(code: number, httpStatus: HttpStatusCode, headers: ReturnType<ty
 }
 
 /**
- * The Bearer credentials of the request (RFC 6750 §2.1), the scheme matched case-insensitively.
- * Envoy sends headers lower-cased in `headers`, several values of one header joined with a
- * comma (a second Authorization header thus spoils the token); with `encode_raw_headers` it
- * sends `header_map` instead, with the values as bytes. `Bearer` with nothing after it is a
- * token presented, and refused as malformed by VerifyToken; another scheme is no token.
+ * The Bearer credentials in an Authorization header value (RFC 6750 §2.1), the scheme matched
+ * case-insensitively. `Bearer` with nothing after it is a token presented, and refused as
+ * malformed by VerifyToken; another scheme is no token.
  */
-export function bearerCredentials(http: AttributeContext_HttpRequest | undefined): Credentials {
-  const value = authorizationHeader(http);
-  if (value === undefined) return undefined;
-  const credentials = value.trim();
+export function bearerCredentials(authorization: string | undefined): Credentials {
+  if (authorization === undefined) return undefined;
+  const credentials = authorization.trim();
   const space = credentials.search(/[ \t]/);
   const scheme = space === -1 ? credentials : credentials.slice(0, space);
   if (scheme.toLowerCase() !== 'bearer') return undefined;
@@ -144,7 +175,13 @@ export function bearerCredentials(http: AttributeContext_HttpRequest | undefined
 
 const utf8 = new TextDecoder();
 
-function authorizationHeader(http: AttributeContext_HttpRequest | undefined): string | undefined {
+/**
+ * The Authorization header of the request Envoy is about to forward. Envoy sends headers
+ * lower-cased in `headers`, several values of one header joined with a comma (a second
+ * Authorization header thus spoils the token); with `encode_raw_headers` it sends `header_map`
+ * instead, with the values as bytes, whose Authorization entries are joined the same way.
+ */
+export function authorizationHeader(http: AttributeContext_HttpRequest | undefined): string | undefined {
   if (http === undefined) return undefined;
   const value = http.headers['authorization'];
   if (value !== undefined) return value;

@@ -1,33 +1,61 @@
 import type http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import type { DescMethodUnary } from '@bufbuild/protobuf';
 import { Code, ConnectError, type ContextValues, type HandlerContext, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
 import { createDeadlineSignal } from '@connectrpc/connect/protocol';
 import { LiteHeaders } from './lite-headers.js';
-import type { RequestLike } from './request-context.js';
+import { kCallOpenedAt } from './interceptors/deadline.interceptor.js';
+import type { MethodObservation } from './interceptors/observe.interceptor.js';
+import type { RequestIdentity, RequestLike } from './request-context.js';
 
 /** One hot method as the fast path serves it. */
 export interface FastRoute {
   readonly method: DescMethodUnary;
   /** The interceptors wrapped around the implementation once, as connect does per call. */
   readonly invoke: (req: UnaryRequest) => Promise<UnaryResponse>;
-  /** The request from its protobuf encoding (fromBinary, or the method's own reader). */
+  /** The implementation's input from the protobuf encoding (fromBinary, or the method's own reader). */
   readonly decode: (bytes: Uint8Array) => unknown;
+  /** The implementation's input from the request message (Connect JSON's parser gives a message). */
+  readonly fromMessage: (message: unknown) => unknown;
   /** The answer's protobuf encoding; a frozen answer is encoded once (see encodedOnce). */
   readonly encode: (message: object) => Uint8Array;
+  /** The answer as a message when it is known without waiting, else undefined (see immediate-answer). */
+  readonly answerNow: ((input: unknown) => object | undefined) | undefined;
+  /** The method's metrics and log line, the same the observe interceptor uses. */
+  readonly observation: MethodObservation;
 }
 
 /** What serving a call needs from the fast path's options. */
 export interface FastServeOptions {
   readonly contextValues: (req: RequestLike) => ContextValues;
+  readonly identity: RequestIdentity;
   readonly readMaxBytes: number;
+  readonly requestTimeoutMs: number;
   readonly shutdownSignal: AbortSignal;
 }
 
 /**
+ * The context values of a call that goes through the interceptors, made once its request is
+ * read: the request timeout still counts from `openedAt`, when its stream opened.
+ */
+export function fastCallValues(options: FastServeOptions, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, openedAt: number): ContextValues {
+  const values = options.contextValues({ socket: stream.session?.socket ?? {}, headers });
+  values.set(kCallOpenedAt, openedAt);
+  return values;
+}
+
+/** What is left of the caller's grpc-timeout (or connect-timeout-ms) given when the stream opened. */
+export const remainingMs = (timeoutMs: number | undefined, openedAt: number): number | undefined => (timeoutMs === undefined ? undefined : timeoutMs - (performance.now() - openedAt));
+
+/** Anything a fast-path call failed with, as the caller receives it: a ConnectError, or INTERNAL. */
+export const asFailure = (error: unknown): ConnectError => (error instanceof ConnectError ? error : new ConnectError('internal error', Code.Internal, undefined, undefined, error));
+
+/**
  * The call's signal, as connect builds it: aborted when the stream closes under the call (the
  * caller went away), when the server shuts down, and at the caller's grpc-timeout with
- * connect's own DEADLINE_EXCEEDED. Listeners go when the call ends; it is never aborted
- * without a reason, which would build a DOMException.
+ * connect's own DEADLINE_EXCEEDED (at once when `timeoutMs`, what is left of it, is spent).
+ * Listeners go when the call ends; it is never aborted without a reason, which would build a
+ * DOMException. Made only for a call that goes through the interceptors, once its request is read.
  */
 export function callSignal(stream: http2.ServerHttp2Stream, shutdown: AbortSignal, timeoutMs: number | undefined) {
   const controller = new AbortController();
@@ -112,7 +140,8 @@ export function readRequestBody(stream: http2.ServerHttp2Stream, admit: (chunks:
 export const single = (value: string | string[] | undefined): string | null => (value === undefined ? null : Array.isArray(value) ? value.join(', ') : value);
 
 /**
- * One call as the interceptors and the implementation see it (a UnaryRequest). Headers objects
+ * One call as the interceptors and the implementation see it (a UnaryRequest); its `message` is
+ * the implementation's input (see FastRoute.decode), which no interceptor reads. Headers objects
  * cost microseconds each and the hot methods never read the request's nor write trailers, so
  * those are built the first time anyone asks. The interceptors pass the request on as they
  * receive it (none spreads it into a new object), so the implementation finds this call.

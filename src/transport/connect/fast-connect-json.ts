@@ -1,11 +1,13 @@
 import type http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import type { JsonReadOptions, JsonWriteOptions } from '@bufbuild/protobuf';
 import { Code, ConnectError, type UnaryRequest } from '@connectrpc/connect';
 import { createMethodSerializationLookup, mergeNonProtocolHeaders, type Compression } from '@connectrpc/connect/protocol';
 import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
-import { callSignal, FastCall, FastResponse, readRequestBody, single, type FastRoute, type FastServeOptions } from './fast-call.js';
+import { asFailure, callSignal, FastCall, fastCallValues, FastResponse, readRequestBody, remainingMs, single, type FastRoute, type FastServeOptions } from './fast-call.js';
 import { COMPRESS_MIN_BYTES } from './fast-grpc.js';
 import { encodedOnce } from './frozen-answers.js';
+import { immediateAnswer } from './immediate-answer.js';
 
 type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
 type Serialization = ReturnType<typeof createMethodSerializationLookup>;
@@ -39,28 +41,19 @@ export async function serveConnectJson(
   timeoutMs: number | undefined,
   compression: Compression | undefined,
 ): Promise<void> {
-  const contextValues = options.contextValues({ socket: stream.session?.socket ?? {}, headers });
-  const call = callSignal(stream, options.shutdownSignal, timeoutMs);
+  const openedAt = performance.now();
   const out: http2.OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/json' };
   let body: Uint8Array;
   try {
-    const bytes = await readBody(stream, options.readMaxBytes, single(headers['content-length']));
-    const input = serialization.getI(false).parse(bytes);
-    const response = await route.invoke(new FastCall(headers, route.method, call.signal, contextValues, input, timeoutMs, 'connect') as unknown as UnaryRequest);
-    body = serialization.getO(false).serialize(response.message);
-    response.header.forEach((value, key) => (out[key] = value));
-    const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
-    trailer?.forEach((value, key) => (out[`trailer-${key}`] = value));
+    const input = route.fromMessage(serialization.getI(false).parse(await readBody(stream, options.readMaxBytes, single(headers['content-length']))));
+    const now = immediateAnswer(route, { stream, headers, input, openedAt, timeoutMs }, options);
+    if (now?.error !== undefined) throw now.error;
+    if (now !== undefined) {
+      out['x-request-id'] = now.requestId;
+      body = serialization.getO(false).serialize(now.message as never);
+    } else body = await serveThroughInterceptors(route, stream, headers, options, serialization, { input, openedAt, timeoutMs, out });
   } catch (caught) {
-    const error = caught instanceof ConnectError ? caught : new ConnectError('internal error', Code.Internal, undefined, undefined, caught);
-    call.abort(error);
-    const errorHeader = new Headers({ 'content-type': 'application/json' });
-    if (!error.isWireError) mergeNonProtocolHeaders(errorHeader, error.metadata);
-    out[':status'] = codeToHttpStatus(error.code);
-    errorHeader.forEach((value, key) => (out[key] = value));
-    body = errorToJsonBytes(error, options.jsonOptions);
-  } finally {
-    call.release();
+    body = errorAnswer(asFailure(caught), out, options.jsonOptions);
   }
   if (compression !== undefined && body.byteLength >= COMPRESS_MIN_BYTES) {
     body = await compression.compress(body);
@@ -70,6 +63,42 @@ export async function serveConnectJson(
   if (stream.closed || stream.headersSent) return;
   stream.respond(out);
   stream.end(body);
+}
+
+/** The answer's body through the interceptors, its headers and trailers (as `trailer-` headers) put in `out`. */
+async function serveThroughInterceptors(
+  route: FastRoute,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  options: FastServeOptions,
+  serialization: Serialization,
+  call: { input: unknown; openedAt: number; timeoutMs: number | undefined; out: http2.OutgoingHttpHeaders },
+): Promise<Uint8Array> {
+  const timeoutMs = remainingMs(call.timeoutMs, call.openedAt);
+  const signal = callSignal(stream, options.shutdownSignal, timeoutMs);
+  try {
+    const values = fastCallValues(options, stream, headers, call.openedAt);
+    const response = await route.invoke(new FastCall(headers, route.method, signal.signal, values, call.input, timeoutMs, 'connect') as unknown as UnaryRequest);
+    const body = serialization.getO(false).serialize(response.message);
+    response.header.forEach((value, key) => (call.out[key] = value));
+    const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
+    trailer?.forEach((value, key) => (call.out[`trailer-${key}`] = value));
+    return body;
+  } catch (caught) {
+    signal.abort(asFailure(caught));
+    throw caught;
+  } finally {
+    signal.release();
+  }
+}
+
+/** connect's JSON error body, the HTTP status of its code and its metadata as headers put in `out`. */
+function errorAnswer(error: ConnectError, out: http2.OutgoingHttpHeaders, jsonOptions: JsonOptions): Uint8Array {
+  const errorHeader = new Headers({ 'content-type': 'application/json' });
+  if (!error.isWireError) mergeNonProtocolHeaders(errorHeader, error.metadata);
+  out[':status'] = codeToHttpStatus(error.code);
+  errorHeader.forEach((value, key) => (out[key] = value));
+  return errorToJsonBytes(error, jsonOptions);
 }
 
 /**

@@ -1,10 +1,12 @@
 import http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import { Code, ConnectError, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
 import { compressionGzip, compressionBrotli } from '@connectrpc/connect-node';
 import type { Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { respecGrpcMessage } from '../http/grpc-status-message.js';
-import { callSignal, FastCall, FastResponse, readRequestBody, type FastRoute, type FastServeOptions } from './fast-call.js';
+import { asFailure, callSignal, FastCall, fastCallValues, FastResponse, readRequestBody, remainingMs, type FastRoute, type FastServeOptions } from './fast-call.js';
+import { immediateAnswer } from './immediate-answer.js';
 
 /** connect-node's defaults, in its order: what a response may be compressed with. */
 const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
@@ -13,7 +15,7 @@ export const COMPRESS_MIN_BYTES = 1024;
 const COMPRESSED_FLAG = 0b0000_0001;
 const ENVELOPE_HEADER_BYTES = 5;
 
-/** A unary gRPC call (application/grpc, uncompressed request) on the fast path: read, invoke, answer as connect would. */
+/** A unary gRPC call (application/grpc, uncompressed request) on the fast path: read, answer now or invoke, answer as connect would. */
 export async function serveGrpc(
   route: FastRoute,
   stream: http2.ServerHttp2Stream,
@@ -22,40 +24,75 @@ export async function serveGrpc(
   timeoutMs: number | undefined,
   compression: Compression | undefined,
 ): Promise<void> {
-  const contextValues = options.contextValues({ socket: stream.session?.socket ?? {}, headers });
+  const openedAt = performance.now();
   const responseHeaders: Record<string, string> = { 'content-type': contentTypeProto };
   if (compression !== undefined) responseHeaders['grpc-encoding'] = compression.name;
-  const call = callSignal(stream, options.shutdownSignal, timeoutMs);
+  let input: unknown;
   try {
-    const input = await readMessage(stream, route.decode, options.readMaxBytes);
+    input = await readMessage(stream, route.decode, options.readMaxBytes);
+  } catch (error) {
+    respondError(stream, responseHeaders, asFailure(error));
+    return;
+  }
+  const now = immediateAnswer(route, { stream, headers, input, openedAt, timeoutMs }, options);
+  if (now?.error !== undefined) respondError(stream, responseHeaders, now.error);
+  else if (now !== undefined) {
+    responseHeaders['x-request-id'] = now.requestId;
+    await respondMessage(stream, route, responseHeaders, GRPC_OK, now.message, compression);
+  } else await serveThroughInterceptors(route, stream, headers, options, { input, openedAt, timeoutMs, responseHeaders, compression });
+}
+
+const GRPC_OK: Readonly<Record<string, string>> = { 'grpc-status': '0' };
+
+async function serveThroughInterceptors(
+  route: FastRoute,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  options: FastServeOptions,
+  call: { input: unknown; openedAt: number; timeoutMs: number | undefined; responseHeaders: Record<string, string>; compression: Compression | undefined },
+): Promise<void> {
+  const timeoutMs = remainingMs(call.timeoutMs, call.openedAt);
+  const signal = callSignal(stream, options.shutdownSignal, timeoutMs);
+  try {
     let response: UnaryResponse;
     try {
-      response = await route.invoke(new FastCall(headers, route.method, call.signal, contextValues, input, timeoutMs, 'grpc') as unknown as UnaryRequest);
+      const values = fastCallValues(options, stream, headers, call.openedAt);
+      response = await route.invoke(new FastCall(headers, route.method, signal.signal, values, call.input, timeoutMs, 'grpc') as unknown as UnaryRequest);
     } catch (error) {
       throw ConnectError.from(error);
     }
-    let data = route.encode(response.message);
-    let flags = 0;
-    if (compression !== undefined && data.byteLength >= COMPRESS_MIN_BYTES) {
-      data = await compression.compress(data);
-      flags = COMPRESSED_FLAG;
-    }
-    response.header.forEach((value, key) => (responseHeaders[key] ??= value));
+    response.header.forEach((value, key) => (call.responseHeaders[key] ??= value));
     const trailers: Record<string, string> = { 'grpc-status': '0' };
     const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
     trailer?.forEach((value, key) => (trailers[key] = value));
-    respond(stream, responseHeaders, trailers, envelope(flags, data));
+    await respondMessage(stream, route, call.responseHeaders, trailers, response.message, call.compression);
   } catch (error) {
-    const failure = error instanceof ConnectError ? error : new ConnectError('internal error', Code.Internal, undefined, undefined, error);
-    call.abort(failure);
-    const trailers: Record<string, string> = {};
-    setTrailerStatus(new Headers(), failure).forEach((value, key) => (trailers[key] = value));
-    // As ApiServerResponse does for Connect: the message in the spec's percent-encoding.
-    if (trailers['grpc-message'] !== undefined) trailers['grpc-message'] = respecGrpcMessage(trailers['grpc-message']);
-    respond(stream, responseHeaders, trailers, undefined);
+    const failure = asFailure(error);
+    signal.abort(failure);
+    respondError(stream, call.responseHeaders, failure);
   } finally {
-    call.release();
+    signal.release();
   }
+}
+
+/** A successful answer: the message in its envelope, compressed when negotiated and large enough. */
+async function respondMessage(stream: http2.ServerHttp2Stream, route: FastRoute, headers: Record<string, string>, trailers: Readonly<Record<string, string>>, message: object, compression: Compression | undefined): Promise<void> {
+  let data = route.encode(message);
+  let flags = 0;
+  if (compression !== undefined && data.byteLength >= COMPRESS_MIN_BYTES) {
+    data = await compression.compress(data);
+    flags = COMPRESSED_FLAG;
+  }
+  respond(stream, headers, trailers, envelope(flags, data));
+}
+
+/** A failed call: no message, its status in the trailers as connect's setTrailerStatus writes it. */
+function respondError(stream: http2.ServerHttp2Stream, headers: Record<string, string>, failure: ConnectError): void {
+  const trailers: Record<string, string> = {};
+  setTrailerStatus(new Headers(), failure).forEach((value, key) => (trailers[key] = value));
+  // As ApiServerResponse does for Connect: the message in the spec's percent-encoding.
+  if (trailers['grpc-message'] !== undefined) trailers['grpc-message'] = respecGrpcMessage(trailers['grpc-message']);
+  respond(stream, headers, trailers, undefined);
 }
 
 /**
@@ -64,7 +101,7 @@ export async function serveGrpc(
  * over the size limit) then gets RST_STREAM NO_ERROR, as ApiServerResponse does, so a client
  * still uploading stops instead of waiting for flow-control credit.
  */
-function respond(stream: http2.ServerHttp2Stream, headers: Record<string, string>, trailers: Record<string, string>, body: Buffer | undefined): void {
+function respond(stream: http2.ServerHttp2Stream, headers: Record<string, string>, trailers: Readonly<Record<string, string>>, body: Buffer | undefined): void {
   if (stream.closed || stream.headersSent) return;
   stream.respond({ ':status': 200, ...headers }, { waitForTrailers: true });
   stream.once('wantTrailers', () => {

@@ -64,6 +64,12 @@ export class IdentityServiceHandler implements ServiceImpl<typeof IdentityServic
     return toVerifyTokenResponse(await this.useCases.verifyToken.execute(req.token));
   }
 
+  /** verifyToken's answer when it is known without waiting (see VerifyToken.executeNow), else undefined. */
+  verifyTokenNow(req: VerifyTokenRequest) {
+    const verified = this.useCases.verifyToken.executeNow(req.token);
+    return verified === undefined ? undefined : toVerifyTokenResponse(verified);
+  }
+
   async refreshToken(req: RefreshTokenRequest, ctx: HandlerContext) {
     const refreshed = await this.useCases.refreshToken.execute({
       refreshToken: req.refreshToken,

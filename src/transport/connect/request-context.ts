@@ -23,19 +23,31 @@ export interface ClientAddressOptions {
   readonly trustedProxies: readonly string[];
 }
 
-/**
- * Reads, once per request, what the handlers need from the HTTP layer: the client address
- * (the peer, or with trustProxy the address the trusted proxies report, see
- * client-address.resolver) and a request id (the caller's x-request-id when it looks like
- * one, else a new UUID).
- */
-export function requestContextValues(options: ClientAddressOptions) {
+/** The two things every call is known by: the caller's address and its request id. */
+export interface RequestIdentity {
+  /** The peer, or with trustProxy the address the trusted proxies report (see client-address.resolver). */
+  clientAddress(req: RequestLike): string;
+  /** The caller's x-request-id when it looks like one, else a new UUID. */
+  requestId(headers: IncomingHttpHeaders): string;
+}
+
+export function requestIdentity(options: ClientAddressOptions): RequestIdentity {
   const clientAddress = clientAddressResolver(options.trustProxy ? options.trustedProxies : undefined);
+  return {
+    clientAddress: (req) => clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']),
+    requestId(headers) {
+      const given = headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  };
+}
+
+/** The request's identity as context values, read once per request for the handlers. */
+export function requestContextValues(identity: RequestIdentity) {
   return (req: RequestLike): ContextValues => {
     const values = createContextValues();
-    values.set(kClientAddress, clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
-    const given = req.headers['x-request-id'];
-    values.set(kRequestId, typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID());
+    values.set(kClientAddress, identity.clientAddress(req));
+    values.set(kRequestId, identity.requestId(req.headers));
     return values;
   };
 }

@@ -9,8 +9,8 @@ import * as reflectionV1alphaPb from '../../gen/grpc/reflection/v1alpha/reflecti
 import { IdentityService, file_identity_v1_identity, type VerifyTokenRequest } from '../../gen/identity/v1/identity_pb.js';
 import { file_identity_v1_events } from '../../gen/identity/v1/events_pb.js';
 import { UserManagementService, file_identity_v1_user_management } from '../../gen/identity/v1/user_management_pb.js';
-import { readCheckRequest } from './check-request.reader.js';
-import { ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
+import { readCheckAuthorization } from './check-request.reader.js';
+import { authorizationHeader, ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
 import { HealthServiceHandler } from './health.service.js';
 import { IdentityServiceHandler, type IdentityUseCases } from './identity.service.js';
 import { ManagementServiceHandler, type ManagementUseCases } from './management.service.js';
@@ -51,8 +51,15 @@ export function routes(deps: RouteDeps): { register: (router: ConnectRouter) => 
   const { keys, metrics, ...extAuthzOptions } = deps.extAuthz;
   const extAuthz = new ExtAuthzServiceHandler({ verifyToken: deps.useCases.verifyToken, keys, metrics }, extAuthzOptions);
   const fastUnary: FastUnaryMethod[] = [
-    { method: IdentityService.method.verifyToken, impl: (req: VerifyTokenRequest) => identity.verifyToken(req) },
-    { method: Authorization.method.check, impl: (req: CheckRequest) => extAuthz.check(req), decode: readCheckRequest },
+    { method: IdentityService.method.verifyToken, impl: (req: VerifyTokenRequest) => identity.verifyToken(req), answerNow: (req: VerifyTokenRequest) => identity.verifyTokenNow(req) },
+    {
+      method: Authorization.method.check,
+      // Check reads one header of the request: the fast path hands it only that (see readCheckAuthorization).
+      fromMessage: (req: CheckRequest) => authorizationHeader(req.attributes?.request?.http),
+      decode: readCheckAuthorization,
+      impl: (authorization: string | undefined) => extAuthz.checkAuthorization(authorization),
+      answerNow: (authorization: string | undefined) => extAuthz.checkAuthorizationNow(authorization),
+    },
   ];
   const register = (router: ConnectRouter) => {
     router.service(IdentityService, identity);

@@ -7,13 +7,22 @@ import { FastResponse, single, type FastCall, type FastRoute } from './fast-call
 import { connectJsonSerialization, serveConnectJson } from './fast-connect-json.js';
 import { responseCompression, serveGrpc } from './fast-grpc.js';
 import { encodedOnce } from './frozen-answers.js';
-import type { RequestLike } from './request-context.js';
+import type { CallObserver } from './interceptors/observe.interceptor.js';
+import type { RequestIdentity, RequestLike } from './request-context.js';
 
-/** A unary method the fast path answers, with the very implementation Connect's router serves. */
+/**
+ * A unary method the fast path answers, with the very implementation Connect's router serves.
+ * The implementation takes an input: the request message itself unless `fromMessage` says
+ * what it reads of it (Check reads one header).
+ */
 export interface FastUnaryMethod {
   readonly method: DescMethodUnary;
-  readonly impl: (request: never, context: HandlerContext) => Promise<unknown>;
-  /** Reads the request from protobuf when fromBinary would do more than the handler needs. */
+  readonly impl: (input: never, context: HandlerContext) => Promise<unknown>;
+  /** The answer when it is known without waiting, else undefined having changed nothing (see immediate-answer). */
+  readonly answerNow?: (input: never) => unknown;
+  /** The implementation's input from the request message; the message itself when absent. */
+  readonly fromMessage?: (message: never) => unknown;
+  /** The input straight from protobuf, when fromBinary and fromMessage would do more than the handler needs. */
   readonly decode?: (bytes: Uint8Array) => unknown;
 }
 
@@ -21,8 +30,14 @@ export interface UnaryFastPathOptions {
   readonly methods: readonly FastUnaryMethod[];
   /** The same interceptors, in the same order, as the Connect adapter's. */
   readonly interceptors: readonly Interceptor[];
-  /** The same function as the Connect adapter's `contextValues`. */
+  /** The same observer as the interceptors' observe (callObserver). */
+  readonly observer: CallObserver;
+  /** The same function as the Connect adapter's `contextValues`... */
   readonly contextValues: (req: RequestLike) => ContextValues;
+  /** ...and what it is made of, for calls answered without the interceptors. */
+  readonly identity: RequestIdentity;
+  /** The same as the deadline interceptor's. */
+  readonly requestTimeoutMs: number;
   readonly readMaxBytes: number;
   readonly shutdownSignal: AbortSignal;
   /** The same JSON options as the Connect adapter's (a strict UTF-8 decoder). */
@@ -41,25 +56,42 @@ export type FastPathHandler = (stream: http2.ServerHttp2Stream, headers: http2.I
  * decided from the headers alone, before any byte of the body is read.
  *
  * What the caller sees is what Connect would send, byte for byte (tests/e2e/fast-path): the
- * same interceptors run (observe: metrics, logs, x-request-id; error mapping; deadline),
+ * same interceptors run (observe: metrics, logs, x-request-id; error mapping; deadline), or,
+ * for an answer known without waiting, what is left of them when nothing waits (see
+ * immediate-answer),
  * errors are written by connect's own setTrailerStatus, the deadline signal is connect's own,
  * and a body Connect would refuse before the interceptors run is refused here with its
  * message and code, equally before them.
  */
 export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
   const routes = new Map<string, FastRoute>();
-  for (const { method, impl, decode = (bytes: Uint8Array) => fromBinary(method.input, bytes) } of options.methods) {
+  for (const spec of options.methods) {
+    const { method } = spec;
+    const toMessage = (result: unknown): object => (isMessage(result, method.output) ? result : create(method.output, result as never));
+    const impl = spec.impl as (input: unknown, context: HandlerContext) => Promise<unknown>;
     const chained = options.interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>(
       (next, interceptor) => interceptor(next as never) as never,
       async (req) => {
         const call = req as unknown as FastCall;
-        const result = await (impl as (request: unknown, context: HandlerContext) => Promise<unknown>)(req.message, call.handlerContext());
-        const message = isMessage(result, method.output) ? result : create(method.output, result as never);
-        return new FastResponse(call, message) as unknown as UnaryResponse;
+        return new FastResponse(call, toMessage(await impl(req.message, call.handlerContext()))) as unknown as UnaryResponse;
       },
     );
-    const encode = encodedOnce((message) => toBinary(method.output, message as never));
-    routes.set(`/${method.parent.typeName}/${method.name}`, { method, invoke: chained, decode, encode });
+    const fromMessage = (spec.fromMessage ?? ((message: unknown) => message)) as (message: unknown) => unknown;
+    const answerNow = spec.answerNow as ((input: unknown) => unknown) | undefined;
+    routes.set(`/${method.parent.typeName}/${method.name}`, {
+      method,
+      invoke: chained,
+      decode: spec.decode ?? ((bytes: Uint8Array) => fromMessage(fromBinary(method.input, bytes))),
+      fromMessage,
+      encode: encodedOnce((message) => toBinary(method.output, message as never)),
+      answerNow:
+        answerNow &&
+        ((input) => {
+          const answer = answerNow(input);
+          return answer === undefined ? undefined : toMessage(answer);
+        }),
+      observation: options.observer(method),
+    });
   }
 
   const jsonSerialization = new Map([...routes.values()].map((route) => [route, connectJsonSerialization(route, options.jsonOptions, options.readMaxBytes)]));

@@ -1,13 +1,11 @@
 import type { Interceptor } from '@connectrpc/connect';
-import type { Logger } from 'pino';
-import type { RpcMetrics } from '../../../application/ports/rpc-metrics.port.js';
 import { deadlineInterceptor } from './deadline.interceptor.js';
 import { errorMappingInterceptor } from './error-mapping.interceptor.js';
-import { observeInterceptor, type ObserveOptions } from './observe.interceptor.js';
+import { observeInterceptor, type CallObserver } from './observe.interceptor.js';
 
-export interface CallInterceptorOptions extends ObserveOptions {
-  readonly logger: Logger;
-  readonly metrics: RpcMetrics;
+export interface CallInterceptorOptions {
+  /** The port's call observer (callObserver), shared with its fast path. */
+  readonly observer: CallObserver;
   readonly requestTimeoutMs: number;
   /** Checks that refuse a call with a typed error (mapped like any other), run just inside the mapping. */
   readonly guards?: readonly Interceptor[];
@@ -20,6 +18,6 @@ export interface CallInterceptorOptions extends ObserveOptions {
  * the fast path and the in-memory router tests cannot drift apart.
  */
 export function callInterceptors(options: CallInterceptorOptions): Interceptor[] {
-  const { logger, metrics, requestTimeoutMs, guards = [], ...observe } = options;
-  return [observeInterceptor(logger, metrics, observe), errorMappingInterceptor, ...guards, deadlineInterceptor(requestTimeoutMs)];
+  const { observer, requestTimeoutMs, guards = [] } = options;
+  return [observeInterceptor(observer), errorMappingInterceptor, ...guards, deadlineInterceptor(requestTimeoutMs)];
 }

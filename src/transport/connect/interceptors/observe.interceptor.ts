@@ -20,38 +20,70 @@ export interface ObserveOptions {
   readonly quietOnSuccess?: ReadonlySet<string>;
 }
 
+/** One method's observation: its series and its log line, resolved once. */
+export interface MethodObservation {
+  /** Counts the call as started. */
+  started(): void;
+  /**
+   * Counts the call as handled with the code the caller receives, and writes its log line.
+   * `startedAt` is performance.now() when the call started; the client address is read only
+   * when a line is written.
+   */
+  finished(startedAt: number, error: ConnectError | undefined, requestId: string, client: () => string): void;
+}
+
+/** The observation of a method, by its descriptor (the router hands every call of a method the same one). */
+export type CallObserver = (method: DescMethod) => MethodObservation;
+
+/**
+ * The go-grpc-prometheus series and the log line of every call, shared by the interceptor and
+ * the fast path's answers that need no interceptor (see unary-fast-path), so both count and
+ * log a call the same way.
+ */
+export function callObserver(logger: Logger, metrics: RpcMetrics, options: ObserveOptions = {}): CallObserver {
+  const quiet = options.quietOnSuccess ?? new Set<string>();
+  const byMethod = new Map<DescMethod, MethodObservation>();
+  return (descriptor) => {
+    let known = byMethod.get(descriptor);
+    if (known === undefined) {
+      const labels = { grpc_type: GRPC_TYPE[descriptor.methodKind], grpc_service: descriptor.parent.typeName, grpc_method: descriptor.name };
+      const method = `${descriptor.parent.typeName}/${descriptor.name}`;
+      byMethod.set(descriptor, (known = methodObservation(logger, method, metrics.forMethod(labels), quiet.has(method))));
+    }
+    return known;
+  };
+}
+
+function methodObservation(logger: Logger, method: string, series: RpcMethodMetrics, quietOnSuccess: boolean): MethodObservation {
+  return {
+    started: () => series.started(),
+    finished(startedAt, error, requestId, client) {
+      const seconds = (performance.now() - startedAt) / 1000;
+      const code = codeName(error);
+      series.handled(code, seconds);
+      const failed = error?.code === Code.Internal || error?.code === Code.Unknown;
+      const level = failed ? 'error' : error === undefined && quietOnSuccess ? 'debug' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
+      const line = { requestId, method, code, durationMs: Math.round(seconds * 1_000_000) / 1000, client: client() };
+      if (failed) logger.error({ ...line, err: error?.cause ?? error }, 'rpc failed');
+      else logger[level](line, 'rpc');
+    },
+  };
+}
+
 /**
  * The edge of every call: one log line and the go-grpc-prometheus series, and the
  * x-request-id echoed so a caller can quote it. It sits outside the error mapping, so the
  * code it counts is the one the caller receives.
  */
-export function observeInterceptor(logger: Logger, metrics: RpcMetrics, options: ObserveOptions = {}): Interceptor {
-  const quiet = options.quietOnSuccess ?? new Set<string>();
-  // By the method's descriptor, which the router hands every call of a method: no string built per call.
-  const byMethod = new Map<DescMethod, { readonly method: string; readonly series: RpcMethodMetrics; readonly quietOnSuccess: boolean }>();
+export function observeInterceptor(observer: CallObserver): Interceptor {
   return (next) => async (req) => {
-    let known = byMethod.get(req.method);
-    if (known === undefined) {
-      const labels = { grpc_type: GRPC_TYPE[req.method.methodKind], grpc_service: req.service.typeName, grpc_method: req.method.name };
-      const method = `${req.service.typeName}/${req.method.name}`;
-      byMethod.set(req.method, (known = { method, series: metrics.forMethod(labels), quietOnSuccess: quiet.has(method) }));
-    }
-    const { method, series, quietOnSuccess } = known;
+    const observation = observer(req.method);
     const requestId = req.contextValues.get(kRequestId);
-    const started = performance.now();
-    series.started();
-    const finish = (error: unknown) => {
-      const connectError = error === undefined ? undefined : ConnectError.from(error);
-      const seconds = (performance.now() - started) / 1000;
-      const code = codeName(connectError);
-      series.handled(code, seconds);
-      const failed = connectError?.code === Code.Internal || connectError?.code === Code.Unknown;
-      const level = failed ? 'error' : connectError === undefined && quietOnSuccess ? 'debug' : 'info';
-      if (!logger.isLevelEnabled(level)) return;
-      const line = { requestId, method, code, durationMs: Math.round(seconds * 1_000_000) / 1000, client: req.contextValues.get(kClientAddress) };
-      if (failed) logger.error({ ...line, err: connectError?.cause ?? connectError }, 'rpc failed');
-      else logger[level](line, 'rpc');
-    };
+    const client = () => req.contextValues.get(kClientAddress);
+    const startedAt = performance.now();
+    observation.started();
+    const finish = (error: unknown) => observation.finished(startedAt, error === undefined ? undefined : ConnectError.from(error), requestId, client);
     try {
       const res = await next(req);
       res.header.set('x-request-id', requestId);
