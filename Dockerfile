@@ -27,8 +27,13 @@ FROM node:24-slim AS runtime
 # set (measured: ~370 MB RSS at ~1,400 VerifyToken/s, ~40 MB of it live). These bounds keep
 # the process near 160 MB at the same rate with no loss of throughput (bench/ uses them too);
 # raise them with NODE_OPTIONS for a larger container.
+# One libuv pool thread: under load, token signatures are checked there (SignatureLoad), and
+# one thread keeps up with the event loop, which spends more per uncached call than the
+# signature costs. Node's default four contend with the loop for the cores: on 2 cores the
+# uncached VerifyToken rate rose from 5,900/s to 8,600/s with one (bench `verify-uncached`).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=8" \
+    UV_THREADPOOL_SIZE=1 \
     PORT=50051 \
     ADMIN_PORT=9464 \
     DATA_DIR=/app/data

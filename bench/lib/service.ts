@@ -70,6 +70,8 @@ async function startService(options: ServiceOptions, nats: BenchNats, scope: Sco
     // The heap settings of the container image (Dockerfile), for the compiled service it runs;
     // under tsx the loader's own memory would not fit in them.
     ...(options.compiledEntry !== undefined && { NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=8' }),
+    // The image's libuv pool (one thread: see the Dockerfile).
+    UV_THREADPOOL_SIZE: '1',
     // BENCH_SERVICE_NODE_OPTIONS adds flags to the service's node (say --cpu-prof --cpu-prof-dir=DIR for a profile).
     ...(process.env['BENCH_SERVICE_NODE_OPTIONS'] !== undefined && {
       NODE_OPTIONS: [options.compiledEntry !== undefined ? '--max-old-space-size=96 --max-semi-space-size=8' : '', process.env['BENCH_SERVICE_NODE_OPTIONS']].join(' ').trim(),

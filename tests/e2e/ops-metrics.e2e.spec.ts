@@ -281,6 +281,22 @@ describe('x-request-id', () => {
     expect(rpcLine(requestId)).toMatchObject([{ requestId, method: `${IDENTITY}/VerifyToken`, code: 'Unauthenticated' }]);
   });
 
+  it.each<Protocol>(['connect', 'grpc', 'grpc-web'])('is not echoed on a successful VerifyToken, which writes no line at info (%s)', async (protocol) => {
+    const requestId = `ops-quiet-${protocol}-${Date.now()}`;
+    const client = connectClient(service.url, protocol);
+    const email = `quiet.${protocol}.${Date.now()}@example.com`;
+    await client.registerUser({ email, password: PASSWORD, firstName: 'Quiet', lastName: 'Id' });
+    const { accessToken } = await client.authenticate({ email, password: PASSWORD });
+    // Twice: the first verifies the signature, the second is answered from the cache at once.
+    for (let i = 0; i < 2; i++) {
+      let echoed: string | null = 'unset';
+      const verified = await client.verifyToken({ token: accessToken }, { headers: { 'x-request-id': requestId }, onHeader: (headers) => (echoed = headers.get('x-request-id')) });
+      expect(verified.userId).not.toBe('');
+      expect(echoed).toBeNull();
+    }
+    expect(rpcLine(requestId)).toEqual([]);
+  });
+
   it('is echoed to grpc-js in the response metadata', async () => {
     const health = grpcHealthClient(service.url);
     try {

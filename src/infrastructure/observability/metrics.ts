@@ -48,8 +48,8 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   // Counts kept in plain numbers between scrapes (see rpc-metrics.ts), added to their series when scraped.
-  const beforeRpcScrape = new Set<() => void>();
-  const flushRpcCounts = () => beforeRpcScrape.forEach((flush) => flush());
+  const beforeScrape = new Set<() => void>();
+  const flushCounts = () => beforeScrape.forEach((flush) => flush());
   /** A gauge read from the one outbox stats query when scraped. */
   const outboxGauge = (name: string, help: string, value: (stats: OutboxStats) => number) =>
     new Gauge({
@@ -64,8 +64,8 @@ export function createMetrics() {
   const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
   return {
     registry,
-    /** Runs `flush` whenever the gRPC counters are read, before they are. */
-    onRpcScrape: (flush: () => void) => void beforeRpcScrape.add(flush),
+    /** Runs `flush` whenever the counters of the hot path (gRPC calls, ext_authz checks) are read, before they are. */
+    onScrape: (flush: () => void) => void beforeScrape.add(flush),
     setOutboxSource(source: OutboxGaugeSource): void {
       outboxSource = source;
     },
@@ -116,14 +116,14 @@ export function createMetrics() {
       help: 'Total number of RPCs started on the server.',
       labelNames: grpcLabels,
       registers,
-      collect: flushRpcCounts,
+      collect: flushCounts,
     }),
     grpcHandled: new Counter({
       name: 'grpc_server_handled_total',
       help: 'Total number of RPCs completed on the server, regardless of success or failure.',
       labelNames: [...grpcLabels, 'grpc_code'],
       registers,
-      collect: flushRpcCounts,
+      collect: flushCounts,
     }),
     grpcHandlingSeconds: new Histogram({
       name: 'grpc_server_handling_seconds',
@@ -160,6 +160,7 @@ export function createMetrics() {
       help: 'Envoy ext_authz Check answers: allowed, denied (401) or unavailable (503).',
       labelNames: ['result'],
       registers,
+      collect: flushCounts,
     }),
     loginThrottled: new Counter({
       name: 'login_throttled_total',

@@ -1,12 +1,8 @@
 import type { RpcMethodLabels, RpcMethodMetrics, RpcMetrics } from '../../application/ports/rpc-metrics.port.js';
 import type { Metrics } from './metrics.js';
+import { PendingCount } from './pending-count.js';
 
-type GrpcSeries = Pick<Metrics, 'grpcStarted' | 'grpcHandled' | 'grpcHandlingSeconds' | 'onRpcScrape'>;
-/** One counter series and the calls counted since the last scrape. */
-interface PendingCount {
-  readonly child: ReturnType<GrpcSeries['grpcHandled']['labels']>;
-  pending: number;
-}
+type GrpcSeries = Pick<Metrics, 'grpcStarted' | 'grpcHandled' | 'grpcHandlingSeconds' | 'onScrape'>;
 
 /** The RPC metrics port on the go-grpc-prometheus series of the registry. */
 export function prometheusRpcMetrics(metrics: GrpcSeries): RpcMetrics {
@@ -20,24 +16,19 @@ export function prometheusRpcMetrics(metrics: GrpcSeries): RpcMetrics {
  * counted before it. The latency histogram is observed per call.
  */
 function methodSeries(metrics: GrpcSeries, labels: RpcMethodLabels): RpcMethodMetrics {
-  const started: PendingCount = { child: metrics.grpcStarted.labels({ ...labels }), pending: 0 };
+  const started = new PendingCount(metrics.grpcStarted.labels({ ...labels }));
   const seconds = metrics.grpcHandlingSeconds.labels({ ...labels });
   const handled = new Map<string, PendingCount>();
-  const flush = (count: PendingCount) => {
-    if (count.pending === 0) return;
-    count.child.inc(count.pending);
-    count.pending = 0;
-  };
-  metrics.onRpcScrape(() => {
-    flush(started);
-    handled.forEach(flush);
+  metrics.onScrape(() => {
+    started.flush();
+    handled.forEach((count) => count.flush());
   });
   return {
-    started: () => void (started.pending += 1),
+    started: () => started.add(),
     handled(code, elapsed) {
       let count = handled.get(code);
-      if (count === undefined) handled.set(code, (count = { child: metrics.grpcHandled.labels({ ...labels, grpc_code: code }), pending: 0 }));
-      count.pending += 1;
+      if (count === undefined) handled.set(code, (count = new PendingCount(metrics.grpcHandled.labels({ ...labels, grpc_code: code }))));
+      count.add();
       seconds.observe(elapsed);
     },
   };

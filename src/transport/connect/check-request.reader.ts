@@ -73,57 +73,75 @@ function readHttp(reader: BinaryReader, bytes: Uint8Array, end: number, found: F
   for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
     const field = tag >>> 3;
     if (field === HTTP_HEADERS) {
-      const entry = readHeader(reader, bytes, messageEnd(reader, tag));
-      if (matches(bytes, entry.key, false)) found.fromHeaders = text(bytes, entry.value);
+      readHeader(reader, bytes, messageEnd(reader, tag));
+      if (matches(bytes, header.keyStart, header.keyEnd, false)) found.fromHeaders = text(bytes, header.valueStart, header.valueEnd);
     } else if (field === HTTP_HEADER_MAP) {
       within(reader, messageEnd(reader, tag), HEADER_MAP_HEADERS, (headerEnd) => {
-        const header = readHeader(reader, bytes, headerEnd);
-        if (!matches(bytes, header.key, true)) return;
-        const raw = header.rawValue;
-        found.fromHeaderMap.push(raw !== undefined && raw.end > raw.start ? lenientUtf8.decode(bytes.subarray(raw.start, raw.end)) : text(bytes, header.value));
+        readHeader(reader, bytes, headerEnd);
+        if (!matches(bytes, header.keyStart, header.keyEnd, true)) return;
+        const { rawStart, rawEnd } = header;
+        found.fromHeaderMap.push(rawEnd > rawStart ? lenientUtf8.decode(bytes.subarray(rawStart, rawEnd)) : text(bytes, header.valueStart, header.valueEnd));
       });
     } else skip(reader, tag);
   }
 }
 
-/** Where a length-delimited field's bytes are in the buffer. */
-interface Span {
-  readonly start: number;
-  readonly end: number;
-}
-
-const EMPTY: Span = { start: 0, end: 0 };
+/**
+ * Where the last header read has its key, value and raw_value: one object for every header of
+ * every request, since reading is synchronous (an object per field and header was a third of
+ * Check's garbage).
+ */
+const header = { keyStart: 0, keyEnd: 0, valueStart: 0, valueEnd: 0, rawStart: 0, rawEnd: 0 };
 
 /**
- * A map<string, string> entry or a HeaderValue: where its key, value and raw_value are (each
- * empty when absent, the last occurrence winning), its key and value checked to be UTF-8.
+ * A map<string, string> entry or a HeaderValue into `header` (each part empty when absent, the
+ * last occurrence winning), its key and value checked to be UTF-8.
  */
-function readHeader(reader: BinaryReader, bytes: Uint8Array, end: number): { key: Span; value: Span; rawValue: Span | undefined } {
-  let key = EMPTY;
-  let value = EMPTY;
-  let rawValue: Span | undefined;
+function readHeader(reader: BinaryReader, bytes: Uint8Array, end: number): void {
+  header.keyStart = header.keyEnd = header.valueStart = header.valueEnd = header.rawStart = header.rawEnd = 0;
   for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
     const field = tag >>> 3;
-    if (field === KEY) key = utf8Span(reader, bytes, tag);
-    else if (field === VALUE) value = utf8Span(reader, bytes, tag);
-    else if (field === RAW_VALUE) rawValue = span(reader, tag);
-    else skip(reader, tag);
+    if (field !== KEY && field !== VALUE && field !== RAW_VALUE) {
+      skip(reader, tag);
+      continue;
+    }
+    const fieldEnd = messageEnd(reader, tag);
+    const start = reader.pos;
+    reader.pos = fieldEnd;
+    if (field === RAW_VALUE) {
+      header.rawStart = start;
+      header.rawEnd = fieldEnd;
+      continue;
+    }
+    if (!utf8(bytes, start, fieldEnd)) throw new Unexpected();
+    if (field === KEY) {
+      header.keyStart = start;
+      header.keyEnd = fieldEnd;
+    } else {
+      header.valueStart = start;
+      header.valueEnd = fieldEnd;
+    }
   }
-  return { key, value, rawValue };
+}
+
+/** Whether the bytes are UTF-8: ASCII, as headers nearly always are, checked here without a view over them. */
+function utf8(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return isUtf8(bytes.subarray(start, end));
+  return true;
 }
 
 /** Whether the key is `authorization`: exactly, or (header_map) in any ASCII case, as String.toLowerCase compares it. */
-function matches(buf: Uint8Array, key: Span, anyCase: boolean): boolean {
-  if (key.end - key.start !== AUTHORIZATION.length) return false;
+function matches(bytes: Uint8Array, start: number, end: number, anyCase: boolean): boolean {
+  if (end - start !== AUTHORIZATION.length) return false;
   for (let i = 0; i < AUTHORIZATION.length; i++) {
-    const byte = buf[key.start + i]!;
+    const byte = bytes[start + i]!;
     // Every letter of `authorization` is a lower-case ASCII letter: OR 0x20 maps only its upper case onto it.
     if (byte !== AUTHORIZATION[i] && !(anyCase && (byte | 0x20) === AUTHORIZATION[i])) return false;
   }
   return true;
 }
 
-const text = (buf: Uint8Array, at: Span): string => strictUtf8.decode(buf.subarray(at.start, at.end));
+const text = (bytes: Uint8Array, start: number, end: number): string => strictUtf8.decode(bytes.subarray(start, end));
 
 /**
  * The next tag before `end`, read as a plain varint (BinaryReader.tag() allocates a pair per
@@ -139,21 +157,6 @@ function next(reader: BinaryReader, end: number): number | undefined {
 }
 
 const skip = (reader: BinaryReader, tag: number) => void reader.skip(tag & 7, tag >>> 3);
-
-/** The bytes of the length-delimited field whose tag was just read, the reader moved past them. */
-function span(reader: BinaryReader, tag: number): Span {
-  const end = messageEnd(reader, tag);
-  const start = reader.pos;
-  reader.pos = end;
-  return { start, end };
-}
-
-/** A proto3 string's bytes: not UTF-8 throws, and fromBinary then gives its own error. */
-function utf8Span(reader: BinaryReader, bytes: Uint8Array, tag: number): Span {
-  const at = span(reader, tag);
-  if (!isUtf8(bytes.subarray(at.start, at.end))) throw new Unexpected();
-  return at;
-}
 
 /** The end of the length-delimited field whose tag was just read (a message must be length-delimited). */
 function messageEnd(reader: BinaryReader, tag: number): number {

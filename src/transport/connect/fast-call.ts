@@ -102,38 +102,41 @@ function inFlight(shutdown: AbortSignal): Set<() => void> {
 
 /**
  * A fast-path request's whole body, read with stream listeners (the stream's async iterator
- * cost a fifth of a call). `admit` sees the chunks so far after each one arrives and refuses the
- * body by returning an error: reading stops there (the rest is left unread) and the promise
- * rejects with it. A stream reset or cut before its body ended rejects as cancelled: Node emits
- * no 'error' for a CANCEL, and nobody reads that answer.
+ * cost a fifth of a call), handed to `done` from the stream's own events, so that an answer
+ * known at once goes out in the same turn. `admit` sees the chunks so far after each one
+ * arrives and refuses the body by returning an error: reading stops there (the rest is left
+ * unread) and `done` gets it. A stream reset or cut before its body ended is a cancelled call:
+ * Node emits no 'error' for a CANCEL, and nobody reads that answer. `done` is called once; the
+ * listeners stay on a finished stream, which the stream's end releases with them.
  */
-export function readRequestBody(stream: http2.ServerHttp2Stream, admit: (chunks: readonly Buffer[], received: number) => ConnectError | undefined): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const stop = () => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('close', onClose);
-    };
-    const fail = (error: ConnectError) => {
-      stop();
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.byteLength;
-      const refused = admit(chunks, received);
-      if (refused !== undefined) fail(refused);
-    };
-    const onEnd = () => {
-      stop();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    };
-    const onClose = () => fail(new ConnectError('the stream closed before its request ended', Code.Canceled));
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    stream.on('close', onClose);
+export function readRequestBody(
+  stream: http2.ServerHttp2Stream,
+  admit: (chunks: readonly Buffer[], received: number) => ConnectError | undefined,
+  done: (error: ConnectError | undefined, body: Buffer | undefined) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let settled = false;
+  const onData = (chunk: Buffer) => {
+    if (settled) return;
+    chunks.push(chunk);
+    received += chunk.byteLength;
+    const refused = admit(chunks, received);
+    if (refused === undefined) return;
+    settled = true;
+    stream.off('data', onData);
+    done(refused, undefined);
+  };
+  stream.on('data', onData);
+  stream.on('end', () => {
+    if (settled) return;
+    settled = true;
+    done(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  });
+  stream.on('close', () => {
+    if (settled) return;
+    settled = true;
+    done(new ConnectError('the stream closed before its request ended', Code.Canceled), undefined);
   });
 }
 

@@ -49,7 +49,7 @@ export async function serveConnectJson(
     const now = immediateAnswer(route, { stream, headers, input, openedAt, timeoutMs }, options);
     if (now?.error !== undefined) throw now.error;
     if (now !== undefined) {
-      out['x-request-id'] = now.requestId;
+      if (now.requestId !== undefined) out['x-request-id'] = now.requestId;
       body = serialization.getO(false).serialize(now.message as never);
     } else body = await serveThroughInterceptors(route, stream, headers, options, serialization, { input, openedAt, timeoutMs, out });
   } catch (caught) {
@@ -115,11 +115,17 @@ async function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, l
     if (hint !== undefined) return received > hint ? promised(hint, received) : undefined;
     return received > readMaxBytes ? new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted) : undefined;
   };
-  const body = await readRequestBody(stream, (_chunks, received) => {
-    const refused = refusal(received);
-    if (refused !== undefined) stream.pause();
-    return refused;
-  });
+  const body = await new Promise<Buffer>((resolve, reject) =>
+    readRequestBody(
+      stream,
+      (_chunks, received) => {
+        const refused = refusal(received);
+        if (refused !== undefined) stream.pause();
+        return refused;
+      },
+      (error, read) => (error === undefined ? resolve(read!) : reject(error)),
+    ),
+  );
   if (hint !== undefined && body.byteLength < hint) throw promised(hint, body.byteLength);
   return body;
 }

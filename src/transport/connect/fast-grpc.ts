@@ -6,7 +6,7 @@ import type { Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { respecGrpcMessage } from '../http/grpc-status-message.js';
 import { asFailure, callSignal, FastCall, fastCallValues, FastResponse, readRequestBody, remainingMs, type FastRoute, type FastServeOptions } from './fast-call.js';
-import { immediateAnswer } from './immediate-answer.js';
+import { immediateAnswer, type ImmediateAnswer } from './immediate-answer.js';
 
 /** connect-node's defaults, in its order: what a response may be compressed with. */
 const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
@@ -15,31 +15,38 @@ export const COMPRESS_MIN_BYTES = 1024;
 const COMPRESSED_FLAG = 0b0000_0001;
 const ENVELOPE_HEADER_BYTES = 5;
 
-/** A unary gRPC call (application/grpc, uncompressed request) on the fast path: read, answer now or invoke, answer as connect would. */
-export async function serveGrpc(
+/**
+ * A unary gRPC call (application/grpc, uncompressed request) on the fast path: read, answer
+ * now or invoke, answer as connect would. An answer known at once goes out from the stream's
+ * 'end' event itself, with no promise in between.
+ */
+export function serveGrpc(
   route: FastRoute,
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,
   options: FastServeOptions,
   timeoutMs: number | undefined,
   compression: Compression | undefined,
-): Promise<void> {
+): void {
   const openedAt = performance.now();
   const responseHeaders: Record<string, string> = { 'content-type': contentTypeProto };
   if (compression !== undefined) responseHeaders['grpc-encoding'] = compression.name;
-  let input: unknown;
-  try {
-    input = await readMessage(stream, route.decode, options.readMaxBytes);
-  } catch (error) {
-    respondError(stream, responseHeaders, asFailure(error));
-    return;
-  }
-  const now = immediateAnswer(route, { stream, headers, input, openedAt, timeoutMs }, options);
-  if (now?.error !== undefined) respondError(stream, responseHeaders, now.error);
-  else if (now !== undefined) {
-    responseHeaders['x-request-id'] = now.requestId;
-    await respondMessage(stream, route, responseHeaders, GRPC_OK, now.message, compression);
-  } else await serveThroughInterceptors(route, stream, headers, options, { input, openedAt, timeoutMs, responseHeaders, compression });
+  readMessage(stream, route.decode, options.readMaxBytes, (error, input) => {
+    if (error !== undefined) return respondError(stream, responseHeaders, error);
+    let now: ImmediateAnswer | undefined;
+    try {
+      now = immediateAnswer(route, { stream, headers, input, openedAt, timeoutMs }, options);
+      if (now?.message !== undefined) {
+        if (now.requestId !== undefined) responseHeaders['x-request-id'] = now.requestId;
+        return respondMessage(stream, route, responseHeaders, GRPC_OK, now.message, compression);
+      }
+    } catch (thrown) {
+      // In a stream's event, a throw would end the process: a bug here is an INTERNAL answer instead.
+      return respondError(stream, responseHeaders, asFailure(thrown));
+    }
+    if (now !== undefined) respondError(stream, responseHeaders, now.error);
+    else void serveThroughInterceptors(route, stream, headers, options, { input, openedAt, timeoutMs, responseHeaders, compression });
+  });
 }
 
 const GRPC_OK: Readonly<Record<string, string>> = { 'grpc-status': '0' };
@@ -65,7 +72,7 @@ async function serveThroughInterceptors(
     const trailers: Record<string, string> = { 'grpc-status': '0' };
     const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;
     trailer?.forEach((value, key) => (trailers[key] = value));
-    await respondMessage(stream, route, call.responseHeaders, trailers, response.message, call.compression);
+    respondMessage(stream, route, call.responseHeaders, trailers, response.message, call.compression);
   } catch (error) {
     const failure = asFailure(error);
     signal.abort(failure);
@@ -76,14 +83,13 @@ async function serveThroughInterceptors(
 }
 
 /** A successful answer: the message in its envelope, compressed when negotiated and large enough. */
-async function respondMessage(stream: http2.ServerHttp2Stream, route: FastRoute, headers: Record<string, string>, trailers: Readonly<Record<string, string>>, message: object, compression: Compression | undefined): Promise<void> {
-  let data = route.encode(message);
-  let flags = 0;
-  if (compression !== undefined && data.byteLength >= COMPRESS_MIN_BYTES) {
-    data = await compression.compress(data);
-    flags = COMPRESSED_FLAG;
-  }
-  respond(stream, headers, trailers, envelope(flags, data));
+function respondMessage(stream: http2.ServerHttp2Stream, route: FastRoute, headers: Record<string, string>, trailers: Readonly<Record<string, string>>, message: object, compression: Compression | undefined): void {
+  const data = route.encode(message);
+  if (compression === undefined || data.byteLength < COMPRESS_MIN_BYTES) return respond(stream, headers, trailers, envelope(0, data));
+  compression.compress(data).then(
+    (compressed) => respond(stream, headers, trailers, envelope(COMPRESSED_FLAG, compressed)),
+    (error: unknown) => respondError(stream, headers, asFailure(error)),
+  );
 }
 
 /** A failed call: no message, its status in the trailers as connect's setTrailerStatus writes it. */
@@ -104,7 +110,8 @@ function respondError(stream: http2.ServerHttp2Stream, headers: Record<string, s
 function respond(stream: http2.ServerHttp2Stream, headers: Record<string, string>, trailers: Readonly<Record<string, string>>, body: Buffer | undefined): void {
   if (stream.closed || stream.headersSent) return;
   stream.respond({ ':status': 200, ...headers }, { waitForTrailers: true });
-  stream.once('wantTrailers', () => {
+  // on, not once: a stream wants its trailers once, and once() wraps the listener on every call.
+  stream.on('wantTrailers', () => {
     stream.sendTrailers(trailers);
     if (!stream.readableEnded) setImmediate(endUnread, stream);
   });
@@ -120,16 +127,25 @@ function endUnread(stream: http2.ServerHttp2Stream): void {
  * as soon as its length is known, compressed without an encoding, incomplete, missing, more
  * than one, or not parsable.
  */
-async function readMessage(stream: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) => unknown, readMaxBytes: number): Promise<unknown> {
+function readMessage(stream: http2.ServerHttp2Stream, decode: (bytes: Uint8Array) => unknown, readMaxBytes: number, done: (error: ConnectError | undefined, input?: unknown) => void): void {
   let checked = false;
-  const body = await readRequestBody(stream, (chunks, received) => {
+  const admit = (chunks: readonly Buffer[], received: number) => {
     if (checked || received < ENVELOPE_HEADER_BYTES) return undefined;
     checked = true;
     const length = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).readUInt32BE(1);
     return length > readMaxBytes ? new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted) : undefined;
+  };
+  readRequestBody(stream, admit, (error, body) => {
+    if (error !== undefined) return done(error);
+    let input: unknown;
+    try {
+      input = parseOne(body, decode);
+    } catch (parseError) {
+      // parseOne throws ConnectErrors only.
+      return done(parseError as ConnectError);
+    }
+    done(undefined, input);
   });
-  // parseOne throws ConnectErrors only.
-  return parseOne(body, decode);
 }
 
 function parseOne(body: Buffer | undefined, decode: (bytes: Uint8Array) => unknown): unknown {

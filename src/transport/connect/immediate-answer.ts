@@ -4,8 +4,12 @@ import type { ConnectError } from '@connectrpc/connect';
 import { toConnectError } from './error-mapper.js';
 import type { FastRoute, FastServeOptions } from './fast-call.js';
 
-/** A call answered without the interceptors: its request id, and its message or its error. */
-export type ImmediateAnswer = { readonly requestId: string } & ({ readonly message: object; readonly error?: undefined } | { readonly message?: undefined; readonly error: ConnectError });
+/**
+ * A call answered without the interceptors: its message and the request id to echo with it
+ * (none for a quiet method's success, as the observe interceptor does), or its error, which
+ * carries the request id in its metadata.
+ */
+export type ImmediateAnswer = { readonly message: object; readonly requestId: string | undefined; readonly error?: undefined } | { readonly message?: undefined; readonly error: ConnectError };
 
 /**
  * The answer to a call when the method knows it without waiting (a cached token, a request
@@ -35,9 +39,12 @@ export function immediateAnswer(
     error = toConnectError(thrown);
   }
   if (message === undefined && error === undefined) return undefined;
-  const requestId = options.identity.requestId(call.headers);
+  // Made only when something names it: a quiet method's success at the default level needs none.
+  let id: string | undefined;
+  const requestId = () => (id ??= options.identity.requestId(call.headers));
   route.observation.started();
-  error?.metadata.set('x-request-id', requestId);
+  error?.metadata.set('x-request-id', requestId());
   route.observation.finished(startedAt, error, requestId, () => options.identity.clientAddress({ socket: call.stream.session?.socket ?? {}, headers: call.headers }));
-  return error === undefined ? { requestId, message: message! } : { requestId, error };
+  if (error !== undefined) return { error };
+  return { message: message!, requestId: route.observation.quietOnSuccess ? undefined : requestId() };
 }

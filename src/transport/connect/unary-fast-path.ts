@@ -107,7 +107,7 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
     const timeout = parseTimeout(single(headers['grpc-timeout']), Number.MAX_SAFE_INTEGER);
     if (timeout.error !== undefined) return false;
     const compression = responseCompression(single(headers['grpc-accept-encoding']));
-    void serveGrpc(route, stream, headers, options, timeout.timeoutMs, compression);
+    serveGrpc(route, stream, headers, options, timeout.timeoutMs, compression);
     return true;
   };
 

@@ -215,7 +215,8 @@ export class ApiServer {
       return;
     }
     this.openStreams += 1;
-    stream.once('close', () => {
+    // on, not once: a stream closes once, and once() wraps the listener on every stream.
+    stream.on('close', () => {
       this.openStreams -= 1;
       this.timed.delete(stream);
     });

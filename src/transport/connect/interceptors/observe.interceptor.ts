@@ -22,14 +22,19 @@ export interface ObserveOptions {
 
 /** One method's observation: its series and its log line, resolved once. */
 export interface MethodObservation {
+  /**
+   * Its successes log at debug (ObserveOptions.quietOnSuccess) and so carry no x-request-id:
+   * at the default level no line names them.
+   */
+  readonly quietOnSuccess: boolean;
   /** Counts the call as started. */
   started(): void;
   /**
    * Counts the call as handled with the code the caller receives, and writes its log line.
-   * `startedAt` is performance.now() when the call started; the client address is read only
-   * when a line is written.
+   * `startedAt` is performance.now() when the call started; the request id and the client
+   * address are asked for only when a line is written.
    */
-  finished(startedAt: number, error: ConnectError | undefined, requestId: string, client: () => string): void;
+  finished(startedAt: number, error: ConnectError | undefined, requestId: () => string, client: () => string): void;
 }
 
 /** The observation of a method, by its descriptor (the router hands every call of a method the same one). */
@@ -56,6 +61,7 @@ export function callObserver(logger: Logger, metrics: RpcMetrics, options: Obser
 
 function methodObservation(logger: Logger, method: string, series: RpcMethodMetrics, quietOnSuccess: boolean): MethodObservation {
   return {
+    quietOnSuccess,
     started: () => series.started(),
     finished(startedAt, error, requestId, client) {
       const seconds = (performance.now() - startedAt) / 1000;
@@ -64,7 +70,7 @@ function methodObservation(logger: Logger, method: string, series: RpcMethodMetr
       const failed = error?.code === Code.Internal || error?.code === Code.Unknown;
       const level = failed ? 'error' : error === undefined && quietOnSuccess ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
-      const line = { requestId, method, code, durationMs: Math.round(seconds * 1_000_000) / 1000, client: client() };
+      const line = { requestId: requestId(), method, code, durationMs: Math.round(seconds * 1_000_000) / 1000, client: client() };
       if (failed) logger.error({ ...line, err: error?.cause ?? error }, 'rpc failed');
       else logger[level](line, 'rpc');
     },
@@ -73,7 +79,8 @@ function methodObservation(logger: Logger, method: string, series: RpcMethodMetr
 
 /**
  * The edge of every call: one log line and the go-grpc-prometheus series, and the
- * x-request-id echoed so a caller can quote it. It sits outside the error mapping, so the
+ * x-request-id echoed so a caller can quote it (on every failure, and on the successes whose
+ * line is written at info: see MethodObservation.quietOnSuccess). It sits outside the error mapping, so the
  * code it counts is the one the caller receives.
  */
 export function observeInterceptor(observer: CallObserver): Interceptor {
@@ -83,10 +90,10 @@ export function observeInterceptor(observer: CallObserver): Interceptor {
     const client = () => req.contextValues.get(kClientAddress);
     const startedAt = performance.now();
     observation.started();
-    const finish = (error: unknown) => observation.finished(startedAt, error === undefined ? undefined : ConnectError.from(error), requestId, client);
+    const finish = (error: unknown) => observation.finished(startedAt, error === undefined ? undefined : ConnectError.from(error), () => requestId, client);
     try {
       const res = await next(req);
-      res.header.set('x-request-id', requestId);
+      if (!observation.quietOnSuccess) res.header.set('x-request-id', requestId);
       if (!res.stream) {
         finish(undefined);
         return res;
