@@ -60,6 +60,13 @@ describe('readCheckAuthorization', () => {
     expect(readCheckAuthorization(bytes)).toBe(fully(bytes));
   });
 
+  it('keeps a leading byte-order mark in a value, as fromBinary does', () => {
+    const bytes = envoyRequest({ authorization: '\uFEFFBearer abc' });
+    expect(readCheckAuthorization(bytes)).toBe('\uFEFFBearer abc');
+    const mapped = envoyRequest({}, [{ key: 'authorization', value: 'Bearer a' }, { key: 'authorization', value: '\uFEFFb' }]);
+    expect(readCheckAuthorization(mapped)).toBe(fully(mapped));
+  });
+
   it('prefers headers to header_map, as authorizationHeader does', () => {
     const bytes = envoyRequest({ authorization: 'Bearer t' }, [{ key: 'authorization', value: 'Bearer raw' }]);
     expect(readCheckAuthorization(bytes)).toBe('Bearer t');

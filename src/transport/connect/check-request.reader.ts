@@ -17,7 +17,8 @@ const VALUE = 2;
 const RAW_VALUE = 3;
 
 const AUTHORIZATION = Buffer.from('authorization');
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// As fromBinary decodes strings: invalid UTF-8 throws, a leading byte-order mark is kept.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const lenientUtf8 = new TextDecoder();
 
 /** A field came with a wire type or length the reader did not expect, or a string that is not UTF-8: decode in full instead. */

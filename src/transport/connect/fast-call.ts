@@ -45,7 +45,9 @@ export function fastCallValues(options: FastServeOptions, stream: http2.ServerHt
 }
 
 /** What is left of the caller's grpc-timeout (or connect-timeout-ms) given when the stream opened. */
-export const remainingMs = (timeoutMs: number | undefined, openedAt: number): number | undefined => (timeoutMs === undefined ? undefined : timeoutMs - (performance.now() - openedAt));
+export const remainingMs = (timeoutMs: number | undefined, openedAt: number): number | undefined =>
+  // Whole milliseconds, as the deadline interceptor's (Node keeps a timer list per distinct duration).
+  timeoutMs === undefined ? undefined : Math.ceil(timeoutMs - (performance.now() - openedAt));
 
 /** Anything a fast-path call failed with, as the caller receives it: a ConnectError, or INTERNAL. */
 export const asFailure = (error: unknown): ConnectError => (error instanceof ConnectError ? error : new ConnectError('internal error', Code.Internal, undefined, undefined, error));
@@ -73,7 +75,9 @@ export function callSignal(stream: http2.ServerHttp2Stream, shutdown: AbortSigna
     if (deadline.signal.aborted) onDeadline();
     else deadline.signal.addEventListener('abort', onDeadline, { once: true });
   }
-  stream.once('close', onClose);
+  // Made once the request is read: a stream reset in the same read as its last bytes has already closed.
+  if (stream.closed || stream.destroyed) onClose();
+  else stream.once('close', onClose);
   return {
     signal: controller.signal,
     abort,
