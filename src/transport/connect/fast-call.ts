@@ -19,8 +19,10 @@ export interface FastRoute {
   readonly fromMessage: (message: unknown) => unknown;
   /** The answer's protobuf encoding; a frozen answer is encoded once (see encodedOnce). */
   readonly encode: (message: object) => Uint8Array;
-  /** The answer as a message when it is known without waiting, else undefined (see immediate-answer). */
+  /** The answer as a message when it is known without waiting, else undefined (see direct-answer). */
   readonly answerNow: ((input: unknown) => object | undefined) | undefined;
+  /** The implementation, for a method that reads nothing of its call's context (see direct-answer). */
+  readonly answer: ((input: unknown) => Promise<object>) | undefined;
   /** The method's metrics and log line, the same the observe interceptor uses. */
   readonly observation: MethodObservation;
 }
@@ -94,7 +96,7 @@ export function callSignal(stream: http2.ServerHttp2Stream, shutdown: AbortSigna
  * signal for all of them (adding and removing an EventTarget listener per call costs more).
  */
 const inFlightBySignal = new WeakMap<AbortSignal, Set<() => void>>();
-function inFlight(shutdown: AbortSignal): Set<() => void> {
+export function inFlight(shutdown: AbortSignal): Set<() => void> {
   let calls = inFlightBySignal.get(shutdown);
   if (calls === undefined) {
     const created = new Set<() => void>();

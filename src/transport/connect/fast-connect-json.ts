@@ -7,7 +7,7 @@ import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol
 import { asFailure, callSignal, FastCall, fastCallValues, FastResponse, readRequestBody, remainingMs, single, type FastRoute, type FastServeOptions } from './fast-call.js';
 import { COMPRESS_MIN_BYTES } from './fast-grpc.js';
 import { encodedOnce } from './frozen-answers.js';
-import { immediateAnswer } from './immediate-answer.js';
+import { answerDirectly, type DirectAnswer } from './direct-answer.js';
 
 type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
 type Serialization = ReturnType<typeof createMethodSerializationLookup>;
@@ -46,11 +46,14 @@ export async function serveConnectJson(
   let body: Uint8Array;
   try {
     const input = route.fromMessage(serialization.getI(false).parse(await readBody(stream, options.readMaxBytes, single(headers['content-length']))));
-    const now = immediateAnswer(route, { stream, headers, input, openedAt, timeoutMs }, options);
-    if (now?.error !== undefined) throw now.error;
-    if (now !== undefined) {
-      if (now.requestId !== undefined) out['x-request-id'] = now.requestId;
-      body = serialization.getO(false).serialize(now.message as never);
+    const call = { stream, headers, input, openedAt, timeoutMs };
+    const direct = await new Promise<DirectAnswer | undefined>((resolve) => {
+      if (!answerDirectly(route, call, options, resolve)) resolve(undefined);
+    });
+    if (direct?.error !== undefined) throw direct.error;
+    if (direct !== undefined) {
+      if (direct.requestId !== undefined) out['x-request-id'] = direct.requestId;
+      body = serialization.getO(false).serialize(direct.message as never);
     } else body = await serveThroughInterceptors(route, stream, headers, options, serialization, { input, openedAt, timeoutMs, out });
   } catch (caught) {
     body = errorAnswer(asFailure(caught), out, options.jsonOptions);

@@ -6,7 +6,7 @@ import type { Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { respecGrpcMessage } from '../http/grpc-status-message.js';
 import { asFailure, callSignal, FastCall, fastCallValues, FastResponse, readRequestBody, remainingMs, type FastRoute, type FastServeOptions } from './fast-call.js';
-import { immediateAnswer, type ImmediateAnswer } from './immediate-answer.js';
+import { answerDirectly, type DirectAnswer } from './direct-answer.js';
 
 /** connect-node's defaults, in its order: what a response may be compressed with. */
 const ACCEPT_COMPRESSION: readonly Compression[] = [compressionGzip, compressionBrotli];
@@ -17,8 +17,8 @@ const ENVELOPE_HEADER_BYTES = 5;
 
 /**
  * A unary gRPC call (application/grpc, uncompressed request) on the fast path: read, answer
- * now or invoke, answer as connect would. An answer known at once goes out from the stream's
- * 'end' event itself, with no promise in between.
+ * directly or through the interceptors, as connect would. An answer known at once goes out
+ * from the stream's 'end' event itself, with no promise in between.
  */
 export function serveGrpc(
   route: FastRoute,
@@ -33,19 +33,18 @@ export function serveGrpc(
   if (compression !== undefined) responseHeaders['grpc-encoding'] = compression.name;
   readMessage(stream, route.decode, options.readMaxBytes, (error, input) => {
     if (error !== undefined) return respondError(stream, responseHeaders, error);
-    let now: ImmediateAnswer | undefined;
-    try {
-      now = immediateAnswer(route, { stream, headers, input, openedAt, timeoutMs }, options);
-      if (now?.message !== undefined) {
-        if (now.requestId !== undefined) responseHeaders['x-request-id'] = now.requestId;
-        return respondMessage(stream, route, responseHeaders, GRPC_OK, now.message, compression);
+    const send = (answer: DirectAnswer) => {
+      try {
+        if (answer.error !== undefined) return respondError(stream, responseHeaders, answer.error);
+        if (answer.requestId !== undefined) responseHeaders['x-request-id'] = answer.requestId;
+        respondMessage(stream, route, responseHeaders, GRPC_OK, answer.message, compression);
+      } catch (thrown) {
+        // In a stream's event or a promise's callback, a throw would end the process: a bug here is an INTERNAL answer instead.
+        respondError(stream, responseHeaders, asFailure(thrown));
       }
-    } catch (thrown) {
-      // In a stream's event, a throw would end the process: a bug here is an INTERNAL answer instead.
-      return respondError(stream, responseHeaders, asFailure(thrown));
-    }
-    if (now !== undefined) respondError(stream, responseHeaders, now.error);
-    else void serveThroughInterceptors(route, stream, headers, options, { input, openedAt, timeoutMs, responseHeaders, compression });
+    };
+    const call = { stream, headers, input, openedAt, timeoutMs };
+    if (!answerDirectly(route, call, options, send)) void serveThroughInterceptors(route, stream, headers, options, { ...call, responseHeaders, compression });
   });
 }
 

@@ -60,13 +60,18 @@ export class IdentityServiceHandler implements ServiceImpl<typeof IdentityServic
     return { ...toTokenPair(authenticated), user: toUserMessage(authenticated.user) };
   }
 
-  async verifyToken(req: VerifyTokenRequest) {
-    return toVerifyTokenResponse(await this.useCases.verifyToken.execute(req.token));
+  verifyToken(req: VerifyTokenRequest) {
+    return this.verify(req.token);
   }
 
-  /** verifyToken's answer when it is known without waiting (see VerifyToken.executeNow), else undefined. */
-  verifyTokenNow(req: VerifyTokenRequest) {
-    const verified = this.useCases.verifyToken.executeNow(req.token);
+  /** VerifyToken's answer for a token (the fast path reads only the token of the request). */
+  async verify(token: string) {
+    return toVerifyTokenResponse(await this.useCases.verifyToken.execute(token));
+  }
+
+  /** verify's answer when it is known without waiting (see VerifyToken.executeNow), else undefined. */
+  verifyNow(token: string) {
+    const verified = this.useCases.verifyToken.executeNow(token);
     return verified === undefined ? undefined : toVerifyTokenResponse(verified);
   }
 

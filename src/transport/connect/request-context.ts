@@ -66,5 +66,8 @@ const SERVER_REASONS: ReadonlySet<Code> = new Set([Code.DeadlineExceeded, Code.U
 export function whyCallStopped(signal: AbortSignal): ConnectError {
   const reason: unknown = signal.reason;
   if (reason instanceof ConnectError && SERVER_REASONS.has(reason.code)) return reason;
-  return new ConnectError('the caller cancelled the call', Code.Canceled, undefined, undefined, reason);
+  return callerCancelled(reason);
 }
+
+/** The caller went away (`reason`: how its side ended the call). */
+export const callerCancelled = (reason: unknown): ConnectError => new ConnectError('the caller cancelled the call', Code.Canceled, undefined, undefined, reason);

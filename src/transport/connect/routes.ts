@@ -10,6 +10,7 @@ import { IdentityService, file_identity_v1_identity, type VerifyTokenRequest } f
 import { file_identity_v1_events } from '../../gen/identity/v1/events_pb.js';
 import { UserManagementService, file_identity_v1_user_management } from '../../gen/identity/v1/user_management_pb.js';
 import { readCheckAuthorization } from './check-request.reader.js';
+import { readVerifyToken } from './verify-token-request.reader.js';
 import { authorizationHeader, ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
 import { HealthServiceHandler } from './health.service.js';
 import { IdentityServiceHandler, type IdentityUseCases } from './identity.service.js';
@@ -51,13 +52,22 @@ export function routes(deps: RouteDeps): { register: (router: ConnectRouter) => 
   const { keys, metrics, ...extAuthzOptions } = deps.extAuthz;
   const extAuthz = new ExtAuthzServiceHandler({ verifyToken: deps.useCases.verifyToken, keys, metrics }, extAuthzOptions);
   const fastUnary: FastUnaryMethod[] = [
-    { method: IdentityService.method.verifyToken, impl: (req: VerifyTokenRequest) => identity.verifyToken(req), answerNow: (req: VerifyTokenRequest) => identity.verifyTokenNow(req) },
+    {
+      method: IdentityService.method.verifyToken,
+      // VerifyToken reads the token only: the fast path hands it just that (see readVerifyToken).
+      fromMessage: (req: VerifyTokenRequest) => req.token,
+      decode: readVerifyToken,
+      impl: (token: string) => identity.verify(token),
+      answer: (token: string) => identity.verify(token),
+      answerNow: (token: string) => identity.verifyNow(token),
+    },
     {
       method: Authorization.method.check,
       // Check reads one header of the request: the fast path hands it only that (see readCheckAuthorization).
       fromMessage: (req: CheckRequest) => authorizationHeader(req.attributes?.request?.http),
       decode: readCheckAuthorization,
       impl: (authorization: string | undefined) => extAuthz.checkAuthorization(authorization),
+      answer: (authorization: string | undefined) => extAuthz.checkAuthorization(authorization),
       answerNow: (authorization: string | undefined) => extAuthz.checkAuthorizationNow(authorization),
     },
   ];

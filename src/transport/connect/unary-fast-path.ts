@@ -18,8 +18,13 @@ import type { RequestIdentity, RequestLike } from './request-context.js';
 export interface FastUnaryMethod {
   readonly method: DescMethodUnary;
   readonly impl: (input: never, context: HandlerContext) => Promise<unknown>;
-  /** The answer when it is known without waiting, else undefined having changed nothing (see immediate-answer). */
+  /** The answer when it is known without waiting, else undefined having changed nothing (see direct-answer). */
   readonly answerNow?: (input: never) => unknown;
+  /**
+   * The implementation again, for a method that reads nothing of its call's context (no
+   * signal, no values): the fast path then answers it without the interceptors (see direct-answer).
+   */
+  readonly answer?: (input: never) => Promise<unknown>;
   /** The implementation's input from the request message; the message itself when absent. */
   readonly fromMessage?: (message: never) => unknown;
   /** The input straight from protobuf, when fromBinary and fromMessage would do more than the handler needs. */
@@ -58,7 +63,7 @@ export type FastPathHandler = (stream: http2.ServerHttp2Stream, headers: http2.I
  * What the caller sees is what Connect would send, byte for byte (tests/e2e/fast-path): the
  * same interceptors run (observe: metrics, logs, x-request-id; error mapping; deadline), or,
  * for an answer known without waiting, what is left of them when nothing waits (see
- * immediate-answer),
+ * direct-answer),
  * errors are written by connect's own setTrailerStatus, the deadline signal is connect's own,
  * and a body Connect would refuse before the interceptors run is refused here with its
  * message and code, equally before them.
@@ -78,6 +83,7 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
     );
     const fromMessage = (spec.fromMessage ?? ((message: unknown) => message)) as (message: unknown) => unknown;
     const answerNow = spec.answerNow as ((input: unknown) => unknown) | undefined;
+    const answer = spec.answer as ((input: unknown) => Promise<unknown>) | undefined;
     routes.set(`/${method.parent.typeName}/${method.name}`, {
       method,
       invoke: chained,
@@ -90,6 +96,7 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
           const answer = answerNow(input);
           return answer === undefined ? undefined : toMessage(answer);
         }),
+      answer: answer && (async (input) => toMessage(await answer(input))),
       observation: options.observer(method),
     });
   }

@@ -18,7 +18,8 @@ export function withCallOpenedAt<R>(contextValues: (req: R) => ContextValues): (
   };
 }
 
-const timedOut = () => new ConnectError('the request took longer than the server allows', Code.DeadlineExceeded);
+/** The server's request timeout passed: what the caller receives. */
+export const requestTimedOut = () => new ConnectError('the request took longer than the server allows', Code.DeadlineExceeded);
 
 /**
  * What a call's handler stops on (kRequestSignal): the caller's signal with the server's request
@@ -59,7 +60,7 @@ export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
     if (req.signal.aborted) return Promise.reject(whyCallStopped(req.signal));
     const openedAt = req.contextValues.get(kCallOpenedAt) ?? performance.now();
     const remainingMs = requestTimeoutMs - (performance.now() - openedAt);
-    if (remainingMs <= 0) return Promise.reject(timedOut());
+    if (remainingMs <= 0) return Promise.reject(requestTimedOut());
     const stop = new CallStop();
     req.contextValues.set(kRequestSignal, stop);
     return new Promise((resolve, reject) => {
@@ -75,7 +76,7 @@ export function deadlineInterceptor(requestTimeoutMs: number): Interceptor {
       const onCallerGone = () => end(whyCallStopped(req.signal));
       // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
       // remainder per call made a new list (a heap insert) for nearly every call.
-      const timer = setTimeout(() => end(timedOut()), Math.ceil(remainingMs));
+      const timer = setTimeout(() => end(requestTimedOut()), Math.ceil(remainingMs));
       req.signal.addEventListener('abort', onCallerGone, { once: true });
       let answer: Promise<UnaryResponse | StreamResponse>;
       try {
