@@ -43,6 +43,8 @@ const fail = (reason: TokenFailureReason): never => {
  * checks (a few ms per hundred on two pool threads).
  */
 export class JwtVerifier {
+  private readonly headers = new Map<string, CheckedHeader>();
+
   constructor(private readonly options: JwtVerifierOptions) {}
 
   verify(token: string, now: Date): VerifiedJwt {
@@ -69,17 +71,33 @@ export class JwtVerifier {
     const parts = token.split('.');
     if (parts.length !== 3) fail(TokenFailureReason.Malformed);
     const [encodedHeader = '', encodedPayload = '', encodedSignature = ''] = parts;
-    const [headerBytes, payloadBytes, signature] = [decodePart(encodedHeader), decodePart(encodedPayload), decodePart(encodedSignature)];
-    const header = parseJson(headerBytes);
-    const { alg, kid, crit, typ } = header;
+    const known = this.headers.get(encodedHeader);
+    const headerBytes = known === undefined ? decodePart(encodedHeader) : undefined;
+    const [payloadBytes, signature] = [decodePart(encodedPayload), decodePart(encodedSignature)];
+    const { alg, kid } = known ?? this.checkHeader(encodedHeader, headerBytes!);
+    // The key is looked up on every call: keys are published and withdrawn while headers are remembered.
+    const key = this.options.findKey(kid) ?? fail(TokenFailureReason.UnknownKey);
+    if (key.alg !== alg) fail(TokenFailureReason.Algorithm);
+    return { key, signingInput: Buffer.from(`${encodedHeader}.${encodedPayload}`), signature, payloadBytes };
+  }
+
+  /**
+   * A header checked against the contract, remembered by its encoding: every token of a key
+   * carries the same one, and decoding and parsing it again was a twentieth of an uncached
+   * VerifyToken (issue 16). Only headers that pass are kept, at most MAX_KNOWN_HEADERS (a client
+   * sending new ones empties the memo, it does not grow it).
+   */
+  private checkHeader(encoded: string, bytes: Buffer): CheckedHeader {
+    const { alg, kid, crit, typ } = parseJson(bytes);
     if (typeof alg !== 'string' || crit !== undefined) fail(TokenFailureReason.Malformed);
     if (!this.options.algorithms.includes(alg as SigningAlgorithm)) fail(TokenFailureReason.Algorithm);
     if (typeof kid !== 'string') fail(TokenFailureReason.Malformed);
     // We issue typ JWT; another type (say an ID token or a JWE) is not an access token of ours.
     if (typ !== undefined && (typeof typ !== 'string' || typ.toUpperCase() !== 'JWT')) fail(TokenFailureReason.Malformed);
-    const key = this.options.findKey(kid as string) ?? fail(TokenFailureReason.UnknownKey);
-    if (key.alg !== alg) fail(TokenFailureReason.Algorithm);
-    return { key, signingInput: Buffer.from(`${encodedHeader}.${encodedPayload}`), signature, payloadBytes };
+    const checked: CheckedHeader = { alg: alg as string, kid: kid as string };
+    if (this.headers.size >= MAX_KNOWN_HEADERS) this.headers.clear();
+    this.headers.set(encoded, checked);
+    return checked;
   }
 
   private claimsOf(signed: SignedToken, now: Date): VerifiedJwt {
@@ -106,6 +124,15 @@ export class JwtVerifier {
     };
   }
 }
+
+/** What a token's header says, once checked: its alg and kid. */
+interface CheckedHeader {
+  readonly alg: string;
+  readonly kid: string;
+}
+
+/** A few keys are published at once (the active one, the next, the retiring ones). */
+const MAX_KNOWN_HEADERS = 16;
 
 interface SignedToken {
   readonly key: LoadedKey;

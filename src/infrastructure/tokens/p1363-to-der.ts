@@ -8,24 +8,40 @@
  */
 export function p1363ToDer(signature: Uint8Array): Buffer {
   const half = signature.length / 2;
-  const r = derInteger(signature.subarray(0, half));
-  const s = derInteger(signature.subarray(half));
-  // Two INTEGERs of at most 33 bytes each: the length always fits the short form.
-  return Buffer.concat([Buffer.from([SEQUENCE, r.length + s.length]), r, s]);
+  const r = integerAt(signature, 0, half);
+  const s = integerAt(signature, half, signature.length);
+  // One buffer from Node's pool: a zero-filled Buffer.alloc per INTEGER was two ArrayBuffers a
+  // check. Two INTEGERs of at most 35 bytes each: the length always fits the short form.
+  const der = Buffer.allocUnsafe(2 + r.size + s.size);
+  der[0] = SEQUENCE;
+  der[1] = r.size + s.size;
+  writeInteger(der, 2, signature, r);
+  writeInteger(der, 2 + r.size, signature, s);
+  return der;
 }
 
 const SEQUENCE = 0x30;
 const INTEGER = 0x02;
 
-/** A non-negative big-endian integer in DER: leading zeros dropped, one zero added when the top bit is set. */
-function derInteger(bytes: Uint8Array): Buffer {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const value = bytes.subarray(start);
-  const pad = (value[0]! & 0x80) === 0 ? 0 : 1;
-  const out = Buffer.alloc(2 + pad + value.length);
-  out[0] = INTEGER;
-  out[1] = pad + value.length;
-  out.set(value, 2 + pad);
-  return out;
+/** A non-negative big-endian integer's bytes in DER: leading zeros dropped, one zero added when the top bit is set. */
+interface DerInteger {
+  readonly start: number;
+  readonly end: number;
+  readonly pad: 0 | 1;
+  /** Tag, length and content. */
+  readonly size: number;
+}
+
+function integerAt(bytes: Uint8Array, from: number, end: number): DerInteger {
+  let start = from;
+  while (start < end - 1 && bytes[start] === 0) start++;
+  const pad = (bytes[start]! & 0x80) === 0 ? 0 : 1;
+  return { start, end, pad, size: 2 + pad + end - start };
+}
+
+function writeInteger(der: Buffer, at: number, bytes: Uint8Array, integer: DerInteger): void {
+  der[at] = INTEGER;
+  der[at + 1] = integer.pad + integer.end - integer.start;
+  if (integer.pad === 1) der[at + 2] = 0;
+  der.set(bytes.subarray(integer.start, integer.end), at + 2 + integer.pad);
 }

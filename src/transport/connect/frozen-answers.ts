@@ -13,10 +13,15 @@ export function frozenAnswers<K extends object, V extends object>(build: (key: K
 
 /**
  * `encode(message)`, kept beside a frozen message for as long as the message lives; a message
- * that is not frozen may still change and is encoded every time.
+ * that is not frozen may still change and is encoded every time. Kept bytes get memory of
+ * their own: a slice of Node's buffer pool (verify-token-response.encoder) would keep its whole
+ * 8 KB slab alive for as long as the answer is kept.
  */
-export function encodedOnce<T>(encode: (message: object) => T): (message: object) => T {
-  return keptBesideFrozen(encode, encode);
+export function encodedOnce<T extends Uint8Array | string>(encode: (message: object) => T): (message: object) => T {
+  return keptBesideFrozen(encode, (message) => {
+    const encoded = encode(message);
+    return (typeof encoded === 'string' ? encoded : new Uint8Array(encoded)) as T;
+  });
 }
 
 /** `compute(key)` for a key that may change; for a frozen one, `keep(key)` once, for as long as the key lives. */

@@ -11,6 +11,7 @@ import { file_identity_v1_events } from '../../gen/identity/v1/events_pb.js';
 import { UserManagementService, file_identity_v1_user_management } from '../../gen/identity/v1/user_management_pb.js';
 import { readCheckAuthorization } from './check-request.reader.js';
 import { readVerifyToken } from './verify-token-request.reader.js';
+import { encodeVerifyTokenResponse } from './verify-token-response.encoder.js';
 import { authorizationHeader, ExtAuthzServiceHandler, type ExtAuthzOptions } from './ext-authz.service.js';
 import { HealthServiceHandler } from './health.service.js';
 import { IdentityServiceHandler, type IdentityUseCases } from './identity.service.js';
@@ -57,6 +58,7 @@ export function routes(deps: RouteDeps): { register: (router: ConnectRouter) => 
       // VerifyToken reads the token only: the fast path hands it just that (see readVerifyToken).
       fromMessage: (req: VerifyTokenRequest) => req.token,
       decode: readVerifyToken,
+      encode: encodeVerifyTokenResponse,
       impl: (token: string) => identity.verify(token),
       answer: (token: string) => identity.verify(token),
       answerNow: (token: string) => identity.verifyNow(token),

@@ -29,6 +29,8 @@ export interface FastUnaryMethod {
   readonly fromMessage?: (message: never) => unknown;
   /** The input straight from protobuf, when fromBinary and fromMessage would do more than the handler needs. */
   readonly decode?: (bytes: Uint8Array) => unknown;
+  /** The answer in protobuf, when the method writes it for less than toBinary (the same bytes). */
+  readonly encode?: (message: never) => Uint8Array;
 }
 
 export interface UnaryFastPathOptions {
@@ -89,7 +91,7 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
       invoke: chained,
       decode: spec.decode ?? ((bytes: Uint8Array) => fromMessage(fromBinary(method.input, bytes))),
       fromMessage,
-      encode: encodedOnce((message) => toBinary(method.output, message as never)),
+      encode: encodedOnce((spec.encode as ((message: object) => Uint8Array) | undefined) ?? ((message) => toBinary(method.output, message as never))),
       answerNow:
         answerNow &&
         ((input) => {
