@@ -167,10 +167,31 @@ function denial(code: number, httpStatus: HttpStatusCode, headers: ReturnType<ty
 export function bearerCredentials(authorization: string | undefined): Credentials {
   if (authorization === undefined) return undefined;
   const credentials = authorization.trim();
-  const space = credentials.search(/[ \t]/);
-  const scheme = space === -1 ? credentials : credentials.slice(0, space);
-  if (scheme.toLowerCase() !== 'bearer') return undefined;
+  const space = firstBlank(credentials);
+  if (!isBearer(credentials, space === -1 ? credentials.length : space)) return undefined;
   return { token: space === -1 ? '' : credentials.slice(space + 1).trim() };
+}
+
+const BEARER = 'bearer';
+
+/** Where the first space or tab is, -1 if none: the end of the scheme. */
+function firstBlank(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x20 || code === 0x09) return i;
+  }
+  return -1;
+}
+
+/**
+ * Whether the first `length` characters spell `bearer` in any case, as toLowerCase compares
+ * them, without making the lower-cased copy on every Check: every letter of it is a
+ * lower-case ASCII letter, and OR 0x20 maps only its upper case onto it.
+ */
+function isBearer(text: string, length: number): boolean {
+  if (length !== BEARER.length) return false;
+  for (let i = 0; i < length; i++) if ((text.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return false;
+  return true;
 }
 
 const utf8 = new TextDecoder();
