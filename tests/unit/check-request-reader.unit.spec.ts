@@ -97,6 +97,31 @@ describe('readCheckAuthorization', () => {
     }
   });
 
+  it('skips fields it does not read of every wire type, as a full decode does', () => {
+    const http = new BinaryWriter()
+      .tag(3, WireType.LengthDelimited)
+      .fork()
+      .tag(1, WireType.LengthDelimited)
+      .string('authorization')
+      .tag(2, WireType.LengthDelimited)
+      .string('Bearer t')
+      .join()
+      .tag(90, WireType.Bit32)
+      .fixed32(7)
+      .tag(91, WireType.Bit64)
+      .fixed64(8n)
+      .tag(92, WireType.Varint)
+      .int64(-1n)
+      .tag(93, WireType.LengthDelimited)
+      .bytes(new Uint8Array([1, 2, 3]))
+      .finish();
+    const request = new BinaryWriter().tag(2, WireType.LengthDelimited).bytes(http).finish();
+    const attributes = new BinaryWriter().tag(4, WireType.LengthDelimited).bytes(request).finish();
+    const bytes = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(attributes).finish();
+    expect(readCheckAuthorization(bytes)).toBe('Bearer t');
+    expect(readCheckAuthorization(bytes)).toBe(fully(bytes));
+  });
+
   it('finds nothing without attributes, a request or headers', () => {
     expect(readCheckAuthorization(new Uint8Array(0))).toBeUndefined();
     const noRequest = toBinary(CheckRequestSchema, create(CheckRequestSchema, { attributes: { destination: { principal: 'p' } } }));

@@ -157,7 +157,28 @@ function next(reader: BinaryReader, end: number): number | undefined {
   return tag;
 }
 
-const skip = (reader: BinaryReader, tag: number) => void reader.skip(tag & 7, tag >>> 3);
+/**
+ * Past the field whose tag was just read. The wire reader's own skip() returns the skipped bytes
+ * as a new Buffer view, a dozen a Check, which were most of its garbage (issue 16): the common
+ * wire types are skipped here by moving the position; groups go to skip().
+ */
+function skip(reader: BinaryReader, tag: number): void {
+  const wireType = tag & 7;
+  if (wireType === (WireType.LengthDelimited as number)) reader.pos = messageEnd(reader, tag);
+  else if (wireType === (WireType.Varint as number)) skipVarint(reader);
+  else if (wireType === (WireType.Bit32 as number) || wireType === (WireType.Bit64 as number)) moveTo(reader, reader.pos + (wireType === (WireType.Bit32 as number) ? 4 : 8));
+  else reader.skip(wireType, tag >>> 3);
+}
+
+/** The wire reader's uint32() reads a whole varint of up to ten bytes (keeping the low 32 bits) and checks its bounds. */
+function skipVarint(reader: BinaryReader): void {
+  reader.uint32();
+}
+
+function moveTo(reader: BinaryReader, position: number): void {
+  if (position > reader.len) throw new Unexpected();
+  reader.pos = position;
+}
 
 /** The end of the length-delimited field whose tag was just read (a message must be length-delimited). */
 function messageEnd(reader: BinaryReader, tag: number): number {
