@@ -159,20 +159,17 @@ function next(reader: BinaryReader, end: number): number | undefined {
 
 /**
  * Past the field whose tag was just read. The wire reader's own skip() returns the skipped bytes
- * as a new Buffer view, a dozen a Check, which were most of its garbage (issue 16): the common
- * wire types are skipped here by moving the position; groups go to skip().
+ * as a new Buffer view, a dozen of them a Check: the common wire types are skipped here by
+ * moving the position; groups go to skip().
  */
 function skip(reader: BinaryReader, tag: number): void {
   const wireType = tag & 7;
   if (wireType === (WireType.LengthDelimited as number)) reader.pos = messageEnd(reader, tag);
-  else if (wireType === (WireType.Varint as number)) skipVarint(reader);
-  else if (wireType === (WireType.Bit32 as number) || wireType === (WireType.Bit64 as number)) moveTo(reader, reader.pos + (wireType === (WireType.Bit32 as number) ? 4 : 8));
+  // uint32() reads a whole varint of up to ten bytes (keeping the low 32 bits) and checks its bounds.
+  else if (wireType === (WireType.Varint as number)) reader.uint32();
+  else if (wireType === (WireType.Bit32 as number)) moveTo(reader, reader.pos + 4);
+  else if (wireType === (WireType.Bit64 as number)) moveTo(reader, reader.pos + 8);
   else reader.skip(wireType, tag >>> 3);
-}
-
-/** The wire reader's uint32() reads a whole varint of up to ten bytes (keeping the low 32 bits) and checks its bounds. */
-function skipVarint(reader: BinaryReader): void {
-  reader.uint32();
 }
 
 function moveTo(reader: BinaryReader, position: number): void {

@@ -46,7 +46,7 @@ const callerDeadline = () => new ConnectError('the operation timed out', Code.De
  */
 export function answerDirectly(route: FastRoute, call: DirectCall, options: FastServeOptions, send: (answer: DirectAnswer) => void): boolean {
   const { answer, answerNow, observation } = route;
-  if (answer === undefined || options.shutdownSignal.aborted || call.stream.closed) return false;
+  if (options.shutdownSignal.aborted || call.stream.closed) return false;
   const startedAt = performance.now();
   const elapsed = startedAt - call.openedAt;
   const serverLeft = options.requestTimeoutMs - elapsed;

@@ -1,7 +1,7 @@
 import type http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { DescMethodUnary } from '@bufbuild/protobuf';
-import { Code, ConnectError, type ContextValues, type HandlerContext, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
+import { Code, ConnectError, type ContextValues, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
 import { createDeadlineSignal } from '@connectrpc/connect/protocol';
 import { LiteHeaders } from './lite-headers.js';
 import { kCallOpenedAt } from './interceptors/deadline.interceptor.js';
@@ -21,8 +21,8 @@ export interface FastRoute {
   readonly encode: (message: object) => Uint8Array;
   /** The answer as a message when it is known without waiting, else undefined (see direct-answer). */
   readonly answerNow: ((input: unknown) => object | undefined) | undefined;
-  /** The implementation, for a method that reads nothing of its call's context (see direct-answer). */
-  readonly answer: ((input: unknown) => Promise<object>) | undefined;
+  /** The implementation, which reads nothing of its call's context (see direct-answer). */
+  readonly answer: (input: unknown) => Promise<object>;
   /** The method's metrics and log line, the same the observe interceptor uses. */
   readonly observation: MethodObservation;
 }
@@ -149,17 +149,16 @@ export function readRequestBody(
 export const single = (value: string | string[] | undefined): string | null => (value === undefined ? null : Array.isArray(value) ? value.join(', ') : value);
 
 /**
- * One call as the interceptors and the implementation see it (a UnaryRequest); its `message` is
- * the implementation's input (see FastRoute.decode), which no interceptor reads. Headers objects
+ * One call as the interceptors see it (a UnaryRequest); its `message` is the implementation's
+ * input (see FastRoute.decode), which no interceptor reads. The implementation itself reads
+ * nothing of its call (FastUnaryMethod.answer), so this is no HandlerContext. Headers objects
  * cost microseconds each and the hot methods never read the request's nor write trailers, so
- * those are built the first time anyone asks. The interceptors pass the request on as they
- * receive it (none spreads it into a new object), so the implementation finds this call.
+ * those are built the first time anyone asks.
  */
 export class FastCall {
   readonly stream = false;
   readonly requestMethod = 'POST';
   private requestHeaders: Headers | undefined;
-  private readonly deadline: number | undefined;
   responseHeaders: Headers | undefined;
   responseTrailers: Headers | undefined;
 
@@ -169,11 +168,7 @@ export class FastCall {
     readonly signal: AbortSignal,
     readonly contextValues: ContextValues,
     readonly message: unknown,
-    timeoutMs: number | undefined,
-    readonly protocolName: 'grpc' | 'connect',
-  ) {
-    this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-  }
+  ) {}
 
   get service() {
     return this.method.parent;
@@ -185,35 +180,6 @@ export class FastCall {
 
   get header(): Headers {
     return (this.requestHeaders ??= toHeaders(this.headers));
-  }
-
-  /**
-   * The HandlerContext connect would give the implementation of a unary gRPC call: this same
-   * object, which already holds most of it (one allocation a call instead of two).
-   */
-  handlerContext(): HandlerContext {
-    return this;
-  }
-
-
-  get values(): ContextValues {
-    return this.contextValues;
-  }
-
-  get requestHeader(): Headers {
-    return this.header;
-  }
-
-  get responseHeader(): Headers {
-    return (this.responseHeaders ??= new LiteHeaders());
-  }
-
-  get responseTrailer(): Headers {
-    return (this.responseTrailers ??= new LiteHeaders());
-  }
-
-  timeoutMs(): number | undefined {
-    return this.deadline === undefined ? undefined : this.deadline - Date.now();
   }
 }
 

@@ -81,7 +81,7 @@ async function serveThroughInterceptors(
   const signal = callSignal(stream, options.shutdownSignal, timeoutMs);
   try {
     const values = fastCallValues(options, stream, headers, call.openedAt);
-    const response = await route.invoke(new FastCall(headers, route.method, signal.signal, values, call.input, timeoutMs, 'connect') as unknown as UnaryRequest);
+    const response = await route.invoke(new FastCall(headers, route.method, signal.signal, values, call.input) as unknown as UnaryRequest);
     const body = serialization.getO(false).serialize(response.message);
     response.header.forEach((value, key) => (call.out[key] = value));
     const trailer = response instanceof FastResponse ? response.trailerIfAny : response.trailer;

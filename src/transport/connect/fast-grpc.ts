@@ -63,7 +63,7 @@ async function serveThroughInterceptors(
     let response: UnaryResponse;
     try {
       const values = fastCallValues(options, stream, headers, call.openedAt);
-      response = await route.invoke(new FastCall(headers, route.method, signal.signal, values, call.input, timeoutMs, 'grpc') as unknown as UnaryRequest);
+      response = await route.invoke(new FastCall(headers, route.method, signal.signal, values, call.input) as unknown as UnaryRequest);
     } catch (error) {
       throw ConnectError.from(error);
     }

@@ -59,7 +59,6 @@ export function routes(deps: RouteDeps): { register: (router: ConnectRouter) => 
       fromMessage: (req: VerifyTokenRequest) => req.token,
       decode: readVerifyToken,
       encode: encodeVerifyTokenResponse,
-      impl: (token: string) => identity.verify(token),
       answer: (token: string) => identity.verify(token),
       answerNow: (token: string) => identity.verifyNow(token),
     },
@@ -68,7 +67,6 @@ export function routes(deps: RouteDeps): { register: (router: ConnectRouter) => 
       // Check reads one header of the request: the fast path hands it only that (see readCheckAuthorization).
       fromMessage: (req: CheckRequest) => authorizationHeader(req.attributes?.request?.http),
       decode: readCheckAuthorization,
-      impl: (authorization: string | undefined) => extAuthz.checkAuthorization(authorization),
       answer: (authorization: string | undefined) => extAuthz.checkAuthorization(authorization),
       answerNow: (authorization: string | undefined) => extAuthz.checkAuthorizationNow(authorization),
     },

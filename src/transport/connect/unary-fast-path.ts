@@ -1,6 +1,6 @@
 import type http2 from 'node:http2';
 import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type JsonReadOptions, type JsonWriteOptions } from '@bufbuild/protobuf';
-import type { ContextValues, HandlerContext, Interceptor, UnaryRequest, UnaryResponse } from '@connectrpc/connect';
+import type { ContextValues, Interceptor, UnaryRequest, UnaryResponse } from '@connectrpc/connect';
 import { parseTimeout as parseConnectTimeout } from '@connectrpc/connect/protocol-connect';
 import { parseTimeout } from '@connectrpc/connect/protocol-grpc';
 import { FastResponse, single, type FastCall, type FastRoute } from './fast-call.js';
@@ -17,14 +17,14 @@ import type { RequestIdentity, RequestLike } from './request-context.js';
  */
 export interface FastUnaryMethod {
   readonly method: DescMethodUnary;
-  readonly impl: (input: never, context: HandlerContext) => Promise<unknown>;
+  /**
+   * The implementation. It reads nothing of its call's context (no signal, no values), so the
+   * fast path can answer without the interceptors (see direct-answer); a method that needs its
+   * context is not a fast method.
+   */
+  readonly answer: (input: never) => Promise<unknown>;
   /** The answer when it is known without waiting, else undefined having changed nothing (see direct-answer). */
   readonly answerNow?: (input: never) => unknown;
-  /**
-   * The implementation again, for a method that reads nothing of its call's context (no
-   * signal, no values): the fast path then answers it without the interceptors (see direct-answer).
-   */
-  readonly answer?: (input: never) => Promise<unknown>;
   /** The implementation's input from the request message; the message itself when absent. */
   readonly fromMessage?: (message: never) => unknown;
   /** The input straight from protobuf, when fromBinary and fromMessage would do more than the handler needs. */
@@ -75,17 +75,16 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
   for (const spec of options.methods) {
     const { method } = spec;
     const toMessage = (result: unknown): object => (isMessage(result, method.output) ? result : create(method.output, result as never));
-    const impl = spec.impl as (input: unknown, context: HandlerContext) => Promise<unknown>;
+    const answer = spec.answer as (input: unknown) => Promise<unknown>;
     const chained = options.interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>(
       (next, interceptor) => interceptor(next as never) as never,
       async (req) => {
         const call = req as unknown as FastCall;
-        return new FastResponse(call, toMessage(await impl(req.message, call.handlerContext()))) as unknown as UnaryResponse;
+        return new FastResponse(call, toMessage(await answer(req.message))) as unknown as UnaryResponse;
       },
     );
     const fromMessage = (spec.fromMessage ?? ((message: unknown) => message)) as (message: unknown) => unknown;
     const answerNow = spec.answerNow as ((input: unknown) => unknown) | undefined;
-    const answer = spec.answer as ((input: unknown) => Promise<unknown>) | undefined;
     routes.set(`/${method.parent.typeName}/${method.name}`, {
       method,
       invoke: chained,
@@ -98,7 +97,7 @@ export function unaryFastPath(options: UnaryFastPathOptions): FastPathHandler {
           const answer = answerNow(input);
           return answer === undefined ? undefined : toMessage(answer);
         }),
-      answer: answer && (async (input) => toMessage(await answer(input))),
+      answer: async (input) => toMessage(await answer(input)),
       observation: options.observer(method),
     });
   }
