@@ -30,7 +30,7 @@ FROM node:24-slim AS runtime
 # One libuv pool thread: under load, token signatures are checked there (SignatureLoad), and
 # one thread keeps up with the event loop, which spends more per uncached call than the
 # signature costs. Node's default four contend with the loop for the cores: on 2 cores the
-# uncached VerifyToken rate rose from 5,900/s to 8,600/s with one (bench `verify-uncached`).
+# uncached VerifyToken rate rose from 5,900/s to 8,600/s with one (back-to-back h2load runs of the same build).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=8" \
     UV_THREADPOOL_SIZE=1 \
