@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { OutboxStats } from '../../application/ports/outbox-operations.port.js';
+import { PlainHistogram } from './plain-histogram.js';
 
 /**
  * Every metric the service exports, registered on one registry. The gRPC series are named
@@ -125,7 +126,7 @@ export function createMetrics() {
       registers,
       collect: flushCounts,
     }),
-    grpcHandlingSeconds: new Histogram({
+    grpcHandlingSeconds: new PlainHistogram({
       name: 'grpc_server_handling_seconds',
       help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
       labelNames: grpcLabels,
