@@ -227,10 +227,19 @@ describe('the relay process killed with SIGKILL', () => {
 describe('the relay process stopped with SIGTERM', () => {
   it('finishes the batch in flight, marks it, and gives back its claims', async () => {
     await freshDatabase();
-    const ROWS = 2_000;
+    const ROWS = 5_000;
     await insertOutboxRows(db.knex, ROWS);
-    // A grace period long enough for a 500-row batch on a loaded machine.
-    const env = testEnv(db, { NATS_URL: nats.url, OUTBOX_RELAY: 'on', OUTBOX_BATCH_SIZE: '500', OUTBOX_LEASE_SECONDS: '600', SHUTDOWN_GRACE_SECONDS: '30' });
+    // One publish in flight, so that the backlog takes seconds and SIGTERM lands inside it (at 64
+    // in flight 2,000 rows were once all published before the signal); a grace period long
+    // enough for a 500-row batch on a loaded machine.
+    const env = testEnv(db, {
+      NATS_URL: nats.url,
+      OUTBOX_RELAY: 'on',
+      OUTBOX_BATCH_SIZE: '500',
+      OUTBOX_MAX_IN_FLIGHT: '1',
+      OUTBOX_LEASE_SECONDS: '600',
+      SHUTDOWN_GRACE_SECONDS: '30',
+    });
     const stream = env['NATS_STREAM']!;
     const relay = await startServerProcess(env);
     disposables.push(relay);
@@ -239,7 +248,7 @@ describe('the relay process stopped with SIGTERM', () => {
     expect(await relay.exited).toEqual({ code: 0, signal: null });
 
     const marked = await publishedRows();
-    expect(marked).toBeLessThan(ROWS);
+    expect(marked, 'SIGTERM came after the whole backlog was published: no batch was in flight').toBeLessThan(ROWS);
     // Everything it published it also marked, and no row stays leased to the stopped relay
     // (its lease is 10 minutes: only the release lets another relay take them now).
     expect(await streamMessageCount(nats.url, stream)).toBe(marked);
