@@ -25,11 +25,16 @@ export function keyState(key: KeyTimes, now: Date): KeyState {
 /** Published keys are in the JWKS and accepted by VerifyToken. */
 export const isPublished = (key: KeyTimes, now: Date): boolean => keyState(key, now) !== 'removed';
 
-/** The key that signs at `now`: the newest active one. */
-export function signingKeyAt<K extends KeyTimes>(keys: readonly K[], now: Date): K | undefined {
-  return keys
-    .filter((key) => keyState(key, now) === 'active')
-    .reduce<K | undefined>((newest, key) => (newest && newest.activatesAt >= key.activatesAt ? newest : key), undefined);
+/**
+ * The key that signs at `now`: the newest active one (the first of equals). One pass, no array:
+ * every ext_authz Check asks whether there is one (KeyRing.ready).
+ */
+export function signingKeyAt<K extends KeyTimes>(keys: Iterable<K>, now: Date): K | undefined {
+  let newest: K | undefined;
+  for (const key of keys) {
+    if (keyState(key, now) === 'active' && (newest === undefined || key.activatesAt.getTime() > newest.activatesAt.getTime())) newest = key;
+  }
+  return newest;
 }
 
 export interface RotationPlan {

@@ -56,14 +56,14 @@ const found = { fromHeaders: undefined as string | undefined, fromHeaderMap: [] 
 const PATH_TO_HTTP = [CHECK_REQUEST_ATTRIBUTES, ATTRIBUTES_REQUEST, REQUEST_HTTP];
 
 function project(reader: BinaryReader, bytes: Uint8Array): string | undefined {
-  found.fromHeaders = undefined;
-  found.fromHeaderMap.length = 0;
-  descend(reader, bytes, reader.len, 0);
-  const authorization = found.fromHeaders ?? (found.fromHeaderMap.length === 0 ? undefined : found.fromHeaderMap.join(','));
-  // Nothing of this request stays alive in the shared record.
-  found.fromHeaders = undefined;
-  found.fromHeaderMap.length = 0;
-  return authorization;
+  try {
+    descend(reader, bytes, reader.len, 0);
+    return found.fromHeaders ?? (found.fromHeaderMap.length === 0 ? undefined : found.fromHeaderMap.join(','));
+  } finally {
+    // Empty again for the next request, even after a throw; nothing of this one stays alive.
+    found.fromHeaders = undefined;
+    found.fromHeaderMap.length = 0;
+  }
 }
 
 /**
