@@ -14,10 +14,10 @@ const SETTINGS = {
   quick: { users: 2_000, warmupMs: 1_500, durationMs: 5_000, allCoresMs: 3_000 },
 };
 
-const RAW_COMPARE = new URL('../procs/raw-compare.ts', import.meta.url);
+export const RAW_COMPARE = new URL('../procs/raw-compare.ts', import.meta.url);
 
 /** The raw bcrypt compare rate on `threads` threads, in its own process. */
-export async function rawCompareRate(ctx: BenchContext, threads: number, warmupMs: number, durationMs: number): Promise<number> {
+async function rawCompareRate(ctx: BenchContext, threads: number, warmupMs: number, durationMs: number): Promise<number> {
   ctx.log(`baseline: bcrypt compare on ${threads} thread(s), ${durationMs / 1000} s`);
   const params: RawCompareParams = { cost: ctx.bcryptCost, threads, warmupMs, durationMs };
   return (await runOnce<{ rate: number }>(RAW_COMPARE, 'run', params, ctx.scope)).rate;

@@ -77,6 +77,7 @@ async function runJob(job: Job, window: Window): Promise<JobResult> {
     throughput: tally.latencies.length / seconds,
     latency: summarize(tally.latencies),
     ...(job.load.kind === 'open' && { maxStartLagMs: maxStartLagMs ?? 0 }),
+    ...(job.keepSamples === true && { samples: tally.latencies }),
   };
 }
 

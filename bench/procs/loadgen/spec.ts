@@ -32,6 +32,8 @@ export interface Job {
   readonly expect?: string;
   /** HTTP/2 connections the job spreads its calls over; 1 by default. */
   readonly connections?: number;
+  /** Return every success's latency too (JobResult.samples), to pool them over several runs. */
+  readonly keepSamples?: boolean;
 }
 
 export interface RunSpec {
@@ -56,6 +58,8 @@ export interface JobResult {
   readonly latency: LatencySummary;
   /** Open load only: the worst delay between a call's planned and actual start (a client that fell behind). */
   readonly maxStartLagMs?: number;
+  /** Job.keepSamples only: the latency of every call counted in `ok`, in ms. */
+  readonly samples?: readonly number[];
 }
 
 export interface RunResult {
