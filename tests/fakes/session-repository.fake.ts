@@ -33,11 +33,14 @@ export class FakeSessionRepository implements SessionRepository {
     for (const [id, session] of next.rows) this.rows.set(id, session);
   }
 
-  add(session: Session): Promise<void> {
-    return this.write((target) => {
+  /** Whether the user is active comes from `userActive`, as the SQL reads the users table. */
+  async addIfUserActive(session: Session): Promise<boolean> {
+    if (!this.userActive(session.userId)) return false;
+    await this.write((target) => {
       if (target.rows.has(session.id.value)) throw new Error(`duplicate session ${session.id.value}`);
       target.rows.set(session.id.value, session);
     });
+    return true;
   }
 
   findByRefreshTokenForUpdate(digest: RefreshTokenDigest) {

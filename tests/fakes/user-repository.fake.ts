@@ -46,12 +46,7 @@ export class FakeUserRepository implements UserRepository {
     return Promise.resolve(ids.flatMap((id) => this.rows.get(id.value) ?? []));
   }
 
-  /** No other transaction runs inside one test step, so the share lock has nothing to hold off. */
-  findByIdForShare(id: UserId): Promise<User | undefined> {
-    return this.findById(id);
-  }
-
-  /** As findByIdForShare: one test step holds no competing transaction. */
+  /** No other transaction runs inside one test step, so the lock has nothing to hold off. */
   findByIdForUpdate(id: UserId): Promise<User | undefined> {
     return this.findById(id);
   }

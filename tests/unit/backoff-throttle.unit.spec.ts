@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { throttleDelaySeconds } from '../../src/domain/identity/login-throttle.policy.js';
+import { firstDelayedFailure, throttleDelaySeconds } from '../../src/domain/identity/login-throttle.policy.js';
 import { backoffMs } from '../../src/infrastructure/outbox/backoff.js';
 
 const BASE = 1_000;
@@ -128,5 +128,15 @@ describe('throttleDelaySeconds (login throttling)', () => {
     expect(throttleDelaySeconds(50, 50, 60)).toBe(1);
     expect(throttleDelaySeconds(50 + 20, 50, 60)).toBe(60);
     expect(throttleDelaySeconds(FREE + 3, FREE, 5)).toBe(5);
+  });
+
+  it('firstDelayedFailure is the count from which there is a delay, for any allowance and cap', () => {
+    for (const free of [1, 2, 5, 30]) {
+      for (const cap of [1, 60, 900]) {
+        for (let failures = 0; failures < free + 12; failures++) {
+          expect(throttleDelaySeconds(failures, free, cap) > 0, `${failures} failures, ${free} free, cap ${cap}`).toBe(failures >= firstDelayedFailure(free));
+        }
+      }
+    }
   });
 });

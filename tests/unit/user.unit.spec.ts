@@ -60,7 +60,6 @@ describe('use cases name every bad field with the proto names, before any work',
   const users = {
     findById: vi.fn(),
     findByIds: vi.fn(),
-    findByIdForShare: vi.fn(),
     findByIdForUpdate: vi.fn(),
     list: vi.fn(),
     findByEmail: vi.fn(),

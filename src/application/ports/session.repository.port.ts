@@ -5,8 +5,13 @@ import type { UserId } from '../../domain/identity/value-objects/user-id.value-o
 
 /** Sessions and the digests of every refresh token they were given. Used inside a unit of work. */
 export interface SessionRepository {
-  /** Inserts a new session with its first refresh token. */
-  add(session: Session): Promise<void>;
+  /**
+   * Inserts a new session with its first refresh token, unless its user is no longer active
+   * (disabled or deleted): false then, and nothing is written. The user's row is share-locked
+   * until the transaction ends, so a disable either came first and is seen, or waits for this
+   * transaction and then revokes the session.
+   */
+  addIfUserActive(session: Session): Promise<boolean>;
   /**
    * The session that was given this refresh token (the current one or any consumed one),
    * locked until the transaction ends: concurrent refreshes of one session take turns, so

@@ -18,11 +18,6 @@ export interface UserRepository {
   findById(id: UserId): Promise<User | undefined>;
   /** The users of these ids that exist, in no particular order. */
   findByIds(ids: readonly UserId[]): Promise<User[]>;
-  /**
-   * Reads the user and holds a share lock on its row until the transaction ends, so that a
-   * concurrent disable or delete waits for (or is seen by) what this transaction writes.
-   */
-  findByIdForShare(id: UserId): Promise<User | undefined>;
   /** Reads the user and locks its row until the transaction ends: the changes of operators take turns. */
   findByIdForUpdate(id: UserId): Promise<User | undefined>;
   /** A page of users (ListUsers). */

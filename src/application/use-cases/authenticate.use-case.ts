@@ -68,20 +68,18 @@ export class Authenticate {
   }
 
   /**
-   * The session row is written under a share lock on the user's row: a disable or delete
-   * committed meanwhile is seen here (no session), and one still running waits for this
-   * commit and then revokes the session it opened.
+   * The session is written only while its user is still active, in one statement that
+   * share-locks the user's row (SessionRepository.addIfUserActive): a disable or delete
+   * committed meanwhile is seen (no session), and one still running waits for this commit and
+   * then revokes the session opened. The token is signed first, outside the transaction: it
+   * needs only the session's id, and a transaction should not wait on the signer.
    */
-  private openSession(user: User, clientAddress: string, signal?: AbortSignal) {
+  private async openSession(user: User, clientAddress: string, signal?: AbortSignal) {
     const { uow, clock, tokens, sessionPolicy } = this.deps;
-    return uow.run(async (scope) => {
-      const locked = await scope.users.findByIdForShare(user.id);
-      if (locked === undefined || !locked.isActive) return undefined;
-      const { session, refreshToken } = Session.open(user.id, clientAddress, clock.now(), sessionPolicy);
-      await scope.sessions.add(session);
-      const token = await tokens.issue(user.id, session.id);
-      return { session, refreshToken, token };
-    }, signal);
+    const { session, refreshToken } = Session.open(user.id, clientAddress, clock.now(), sessionPolicy);
+    const token = await tokens.issue(user.id, session.id);
+    const added = await uow.run((scope) => scope.sessions.addIfUserActive(session), signal);
+    return added ? { session, refreshToken, token } : undefined;
   }
 
   /**

@@ -7,3 +7,11 @@ export function throttleDelaySeconds(failures: number, freeAttempts: number, max
   if (failures < freeAttempts) return 0;
   return Math.min(2 ** (failures - freeAttempts), maxDelaySeconds);
 }
+
+/**
+ * The fewest failures that call for a delay: throttleDelaySeconds is positive from this count
+ * on and zero below it (for the store, which takes an attempt back in SQL).
+ */
+export function firstDelayedFailure(freeAttempts: number): number {
+  return freeAttempts;
+}

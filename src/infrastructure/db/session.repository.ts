@@ -12,10 +12,18 @@ import { sessionMapper, type SessionRow } from './session.mapper.js';
 export class KnexSessionRepository implements SessionRepository {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  add(session: Session): Promise<void> {
+  addIfUserActive(session: Session): Promise<boolean> {
+    // One statement (one round trip) for the lock, the check and both rows.
     return withDbErrors(async () => {
-      await this.db('sessions').insert(sessionMapper.toPersistence(session));
-      await this.db('refresh_tokens').insert({ token_hash: session.refreshTokenHash.bytes, session_id: session.id.value, issued_at: session.createdAt });
+      const row = sessionMapper.toPersistence(session);
+      const columns = Object.keys(row) as (keyof SessionRow)[];
+      const result = await this.db.raw<{ rows: unknown[] }>(
+        `with active as (select id from users where id = ? and status = ? for share),
+         opened as (insert into sessions (${columns.map(() => '??').join(', ')}) select ${columns.map(() => '?').join(', ')} from active returning id)
+         insert into refresh_tokens (token_hash, session_id, issued_at) select ?, id, ? from opened returning session_id`,
+        [session.userId.value, UserStatus.Active, ...columns, ...columns.map((column) => row[column]), session.refreshTokenHash.bytes, session.createdAt],
+      );
+      return result.rows.length === 1;
     });
   }
 

@@ -22,13 +22,6 @@ export class KnexUserRepository implements UserRepository {
     });
   }
 
-  findByIdForShare(id: UserId): Promise<User | undefined> {
-    return withDbErrors(async () => {
-      const row = (await this.db('users').where({ id: id.value }).forShare().first()) as UserRow | undefined;
-      return row === undefined ? undefined : userMapper.toDomain(row);
-    });
-  }
-
   findByIdForUpdate(id: UserId): Promise<User | undefined> {
     return withDbErrors(async () => {
       const row = (await this.db('users').where({ id: id.value }).forUpdate().first()) as UserRow | undefined;

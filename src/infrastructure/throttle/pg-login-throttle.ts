@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { AttemptKeys, LoginThrottle } from '../../application/ports/login-throttle.port.js';
 import { TooManyAttemptsError } from '../../domain/identity/identity.errors.js';
-import { throttleDelaySeconds } from '../../domain/identity/login-throttle.policy.js';
+import { firstDelayedFailure, throttleDelaySeconds } from '../../domain/identity/login-throttle.policy.js';
 import { withDbErrors } from '../db/db-errors.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -42,22 +42,33 @@ export class PgLoginThrottle implements LoginThrottle {
         this.options.metrics.loginThrottled.inc();
         throw new TooManyAttemptsError(Math.ceil(waitMs / 1000));
       }
-      for (const counter of counters) {
-        const windowOver = now.getTime() - counter.last_failure_at.getTime() > this.options.windowSeconds * 1000;
-        await this.write(trx, counter.key, windowOver ? 1 : counter.failures + 1, now);
-      }
+      const windowMs = this.options.windowSeconds * 1000;
+      await this.write(
+        trx,
+        counters.map((c) => ({ key: c.key, failures: now.getTime() - c.last_failure_at.getTime() > windowMs ? 1 : c.failures + 1 })),
+        now,
+      );
     });
   }
 
+  /**
+   * A statement per counter, each its own transaction: nothing here decides on both counters
+   * at once (begin() does, under its locks), and a statement locks only the row it changes,
+   * so no lock order is needed. Two round trips instead of a locking transaction's six.
+   */
   succeeded(keys: AttemptKeys): Promise<void> {
-    return this.locked([emailKey(keys), clientKey(keys)], async (trx, counters) => {
-      await trx('login_attempts').where({ key: emailKey(keys) }).delete();
-      await this.takeBack(trx, counters.filter((c) => c.key === clientKey(keys)));
+    return withDbErrors(async () => {
+      await this.knex('login_attempts').where({ key: emailKey(keys) }).delete();
+      await this.takeBack(clientKey(keys));
     });
   }
 
+  /** As succeeded(), one statement per counter. */
   abandoned(keys: AttemptKeys): Promise<void> {
-    return this.locked([emailKey(keys), clientKey(keys)], (trx, counters) => this.takeBack(trx, counters));
+    return withDbErrors(async () => {
+      await this.takeBack(emailKey(keys));
+      await this.takeBack(clientKey(keys));
+    });
   }
 
   /** Deletes counters whose window has passed and whose delay is over. */
@@ -70,22 +81,31 @@ export class PgLoginThrottle implements LoginThrottle {
     );
   }
 
-  /** One attempt less; a delay stays only while the count still calls for one. */
-  private async takeBack(trx: Knex.Transaction, counters: readonly Counter[]): Promise<void> {
-    for (const counter of counters) {
-      const failures = Math.max(0, counter.failures - 1);
-      const blocked = throttleDelaySeconds(failures, this.freeAttempts(counter.key), this.options.maxDelaySeconds) > 0;
-      await trx('login_attempts')
-        .where({ key: counter.key })
-        .update({ failures, ...(!blocked && { blocked_until: null }) });
-    }
+  /**
+   * One attempt less, in one statement on the row as it is when locked; a delay stays only
+   * while the count still calls for one. A missing counter stays missing (it counts zero).
+   */
+  private async takeBack(key: string): Promise<void> {
+    await this.knex('login_attempts')
+      .where({ key })
+      .update({
+        failures: this.knex.raw('greatest(failures - 1, 0)'),
+        blocked_until: this.knex.raw('case when failures - 1 >= ? then blocked_until end', [firstDelayedFailure(this.freeAttempts(key))]),
+      });
   }
 
-  private async write(trx: Knex.Transaction, key: string, failures: number, now: Date): Promise<void> {
-    const delay = throttleDelaySeconds(failures, this.freeAttempts(key), this.options.maxDelaySeconds);
-    await trx('login_attempts')
-      .where({ key })
-      .update({ failures, last_failure_at: now, blocked_until: delay > 0 ? new Date(now.getTime() + delay * 1000) : null });
+  /** The new counts of the locked counters, in one statement. */
+  private async write(trx: Knex.Transaction, counts: readonly { readonly key: string; readonly failures: number }[], now: Date): Promise<void> {
+    const rows = counts.map(({ key, failures }) => {
+      const delay = throttleDelaySeconds(failures, this.freeAttempts(key), this.options.maxDelaySeconds);
+      return [key, failures, now, delay > 0 ? new Date(now.getTime() + delay * 1000) : null];
+    });
+    await trx.raw(
+      `update login_attempts as a set failures = v.failures, last_failure_at = v.at, blocked_until = v.blocked
+       from (values ${rows.map(() => '(?::text, ?::int, ?::timestamptz, ?::timestamptz)').join(', ')}) as v (key, failures, at, blocked)
+       where a.key = v.key`,
+      rows.flat(),
+    );
   }
 
   private freeAttempts(key: string): number {
