@@ -26,8 +26,8 @@ const clientKey = (keys: AttemptKeys) => `client:${keys.clientAddress}`;
 
 /**
  * Failed-login counters in PostgreSQL, so every replica (and a restarted one) sees the same
- * counts. Each change locks the counters it touches and reads the database clock, the one
- * clock all replicas share.
+ * counts. begin() locks both counters and reads the database clock, the one clock all replicas
+ * share; taking an attempt back changes one counter per statement.
  */
 export class PgLoginThrottle implements LoginThrottle {
   constructor(
