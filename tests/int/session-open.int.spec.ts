@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../../src/domain/identity/session.entity.js';
+import { UserStatus } from '../../src/domain/identity/user-status.js';
 import { UserId } from '../../src/domain/identity/value-objects/user-id.value-object.js';
 import { KnexSessionRepository } from '../../src/infrastructure/db/session.repository.js';
+import { KnexUserRepository } from '../../src/infrastructure/db/user.repository.js';
+import { aUser } from '../fakes/user.builder.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 /** A login's session is written in one statement, and only while its user is active. */
@@ -21,11 +24,11 @@ afterAll(async () => {
 
 const POLICY = { idleSeconds: 3_600, maxSeconds: 86_400, reuseGraceSeconds: 0 };
 
-async function user(status: 'active' | 'disabled' = 'active'): Promise<UserId> {
-  const id = randomUUID();
-  const now = new Date();
-  await db.knex('users').insert({ id, email: `${id}@x.io`, email_key: `${id}@x.io`, password_hash: 'x', first_name: 'A', last_name: 'B', status, created_at: now, updated_at: now });
-  return UserId.fromTrusted(id);
+/** A stored user, written as registration writes one (the repository and its mapper). */
+async function user(status: UserStatus = UserStatus.Active): Promise<UserId> {
+  const stored = aUser({ email: `${randomUUID()}@example.com`, status });
+  await new KnexUserRepository(db.knex).save(stored);
+  return stored.id;
 }
 
 const open = (userId: UserId) => Session.open(userId, '192.0.2.7', new Date(), POLICY);
@@ -50,7 +53,7 @@ describe('KnexSessionRepository.addIfUserActive', () => {
   });
 
   it('writes nothing for a disabled user or one that does not exist', async () => {
-    for (const userId of [await user('disabled'), UserId.fromTrusted(randomUUID())]) {
+    for (const userId of [await user(UserStatus.Disabled), UserId.fromTrusted(randomUUID())]) {
       const { session } = open(userId);
       expect(await sessions.addIfUserActive(session)).toBe(false);
       expect(await rowsOf(session)).toEqual({ sessions: [], tokens: [] });
@@ -61,7 +64,7 @@ describe('KnexSessionRepository.addIfUserActive', () => {
     const userId = await user();
     const disable = await db.knex.transaction();
     try {
-      await disable('users').where({ id: userId.value }).update({ status: 'disabled' });
+      await disable('users').where({ id: userId.value }).update({ status: UserStatus.Disabled });
       const { session } = open(userId);
       let settled = false;
       const adding = sessions.addIfUserActive(session).finally(() => (settled = true));
