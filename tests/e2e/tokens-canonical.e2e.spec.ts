@@ -49,7 +49,8 @@ describe('VerifyToken refuses the other spellings of a real token', () => {
     const [header, payload, signature] = split(token);
     // 64 bytes are 86 characters: the last one carries 2 bits and 4 unused ones.
     expect(signature).toHaveLength(86);
-    expect((await client.verifyToken({ token }))['token_id']).toEqual(expect.any(String));
+    // Twice: a token is remembered on its second check.
+    for (let i = 0; i < 2; i++) expect((await client.verifyToken({ token }))['token_id']).toEqual(expect.any(String));
     const last = ALPHABET.indexOf(signature.at(-1)!);
     for (let low = 1; low < 16; low++) {
       const twin = `${signature.slice(0, -1)}${ALPHABET[last ^ low]}`;

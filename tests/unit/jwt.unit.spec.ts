@@ -473,6 +473,7 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
     } as unknown as KeyRing;
     const verifier = verifierFor({ findKey: (kid) => ring.publishedKey(kid) });
     const verify = vi.spyOn(verifier, 'verify');
+    const inPool = vi.spyOn(verifier, 'verifyInPool');
     const metrics = createMetrics();
     const provider = new JwtTokenProvider({
       keys: ring,
@@ -487,6 +488,7 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
     return {
       provider,
       verify,
+      inPool,
       metrics,
       setNow: (value: Date) => (now = value),
       unpublish: () => (published = false),
@@ -516,25 +518,36 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
     expect(verified).not.toHaveProperty('kid');
   });
 
-  it('verifies a repeated token from the cache', async () => {
+  it('remembers a token from its second check on: the first two verify, the rest come from the cache', async () => {
     const { provider, verify } = setup(100);
     const { token } = await provider.issue(id);
     await provider.verify(token);
     await provider.verify(token);
+    expect(verify).toHaveBeenCalledTimes(2);
     await provider.verify(token);
-    expect(verify).toHaveBeenCalledTimes(1);
+    await provider.verify(token);
+    expect(verify).toHaveBeenCalledTimes(2);
   });
 
-  it('hands out one frozen answer from the first hit on, and a fresh one to the call that verified (answers are kept only for tokens seen twice)', async () => {
+  it('does not remember tokens checked once: each of many distinct tokens is verified, and a later one still needs two checks', async () => {
+    const { provider, verify } = setup(100);
+    const tokens = await Promise.all(Array.from({ length: 50 }, () => provider.issue(id)));
+    for (const { token } of tokens) await provider.verify(token);
+    expect(verify).toHaveBeenCalledTimes(50);
+    await provider.verify(tokens[7]!.token);
+    await provider.verify(tokens[7]!.token);
+    expect(verify).toHaveBeenCalledTimes(51);
+  });
+
+  it('hands out one frozen answer from the first hit on, and fresh ones to the calls that verified', async () => {
     const { provider } = setup(100);
     const { token } = await provider.issue(id);
-    const first = await provider.verify(token);
-    const second = await provider.verify(token);
-    const third = await provider.verify(token);
-    expect(Object.isFrozen(first)).toBe(false);
-    expect(Object.isFrozen(second)).toBe(true);
-    expect(third).toBe(second);
-    expect(second).toEqual(first);
+    const verified = [await provider.verify(token), await provider.verify(token)];
+    const hits = [await provider.verify(token), await provider.verify(token)];
+    expect(verified.map((answer) => Object.isFrozen(answer))).toEqual([false, false]);
+    expect(Object.isFrozen(hits[0])).toBe(true);
+    expect(hits[1]).toBe(hits[0]);
+    expect(hits[0]).toEqual(verified[0]);
   });
 
   it('with cache size 0 verifies every time', async () => {
@@ -546,19 +559,24 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
   });
 
   it('a cached token is refused once its key is no longer published', async () => {
-    const { provider, unpublish } = setup(100);
+    const { provider, verify, unpublish } = setup(100);
     const { token } = await provider.issue(id);
     await provider.verify(token);
+    await provider.verify(token);
+    await provider.verify(token);
+    expect(verify).toHaveBeenCalledTimes(2);
     unpublish();
     await expect(provider.verify(token)).rejects.toMatchObject({ reason: 'unknown_key' });
   });
 
   it('a cached token is refused once it has expired (with the same leeway as the verifier)', async () => {
-    const { provider, setNow } = setup(100);
+    const { provider, verify, setNow } = setup(100);
     const issued = await provider.issue(id);
+    await provider.verify(issued.token);
     await provider.verify(issued.token);
     setNow(new Date(issued.expiresAt.getTime() + SKEW * 1000 - 1));
     await expect(provider.verify(issued.token)).resolves.toMatchObject({ userId });
+    expect(verify).toHaveBeenCalledTimes(2);
     setNow(new Date(issued.expiresAt.getTime() + SKEW * 1000));
     await expect(provider.verify(issued.token)).rejects.toMatchObject({ reason: 'expired' });
   });
@@ -575,9 +593,34 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
     expect(values.find((v) => v.labels['reason'] === 'signature')?.value).toBe(2);
   });
 
+  it('verifyNow checks a signature at once while few arrive: the answer, or the refusal thrown and counted once', async () => {
+    const { provider, verify, metrics } = setup(100);
+    const { token } = await provider.issue(id);
+    expect(provider.verifyNow(token)).toMatchObject({ userId });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const forged = `${header}.${payload}.${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
+    expect(() => provider.verifyNow(forged)).toThrow(InvalidTokenError);
+    expect(verify).toHaveBeenCalledTimes(2);
+    const { values } = await metrics.tokenVerifyFailures.get();
+    expect(values.find((v) => v.labels['reason'] === 'signature')?.value).toBe(1);
+  });
+
+  it('past 200 checks in 100 ms verifyNow leaves a token to verify(), which checks it on the thread pool, once', async () => {
+    const { provider, verify, inPool } = setup(0);
+    const tokens = await Promise.all(Array.from({ length: 260 }, () => provider.issue(id)));
+    const now = tokens.map(({ token }) => provider.verifyNow(token));
+    const deferred = now.findIndex((answer) => answer === undefined);
+    // Node's clock may cross a window meanwhile; the first 200 are answered at once in any case.
+    expect(deferred).toBeGreaterThanOrEqual(200);
+    await expect(provider.verify(tokens[deferred]!.token)).resolves.toMatchObject({ userId });
+    expect(inPool).toHaveBeenCalledTimes(1);
+    expect(verify).toHaveBeenCalledTimes(deferred);
+  });
+
   it('a tampered copy of a cached token is not served from the cache', async () => {
     const { provider } = setup(100);
     const { token } = await provider.issue(id);
+    await provider.verify(token);
     await provider.verify(token);
     const [header, , signature] = token.split('.');
     const forged = `${header}.${b64(claims({ sub: UserId.generate().value }))}.${signature}`;
@@ -603,15 +646,15 @@ describe('VerifyToken use case', () => {
     expect(revocations.check).toHaveBeenCalledWith(verified);
   });
 
-  it('executeNow answers a remembered token, checked for revocation, without the provider verifying it', () => {
+  it('executeNow answers a token the provider tells at once, checked for revocation, without the provider\'s verify()', () => {
     const verified = { userId, tokenId: 'jti', issuedAt: NOW, expiresAt: NOW };
-    const tokens = { issue: vi.fn(), verify: vi.fn(), verifyRemembered: vi.fn((token: string) => (token === 'known' ? verified : undefined)) };
+    const tokens = { issue: vi.fn(), verify: vi.fn(), verifyNow: vi.fn((token: string) => (token === 'known' ? verified : undefined)) };
     const revoked = new InvalidTokenError(TokenFailureReason.Revoked);
     const revocations = { check: vi.fn() };
     const useCase = new VerifyToken(tokens, revocations);
     expect(useCase.executeNow('known')).toBe(verified);
     expect(revocations.check).toHaveBeenCalledWith(verified);
-    // Not remembered: only execute() can tell, and nothing was checked for it.
+    // Not known at once: only execute() can tell, and nothing was checked for it.
     revocations.check.mockClear();
     expect(useCase.executeNow('unknown')).toBeUndefined();
     expect(revocations.check).not.toHaveBeenCalled();

@@ -23,9 +23,10 @@ export interface TokenProvider {
   /** Throws InvalidTokenError with the reason when the token is bad in any way. */
   verify(token: string): Promise<VerifiedToken>;
   /**
-   * The token as verify() would give it, when that is known without waiting (a token verified
-   * before and remembered); undefined when only verify() can tell. Never throws for a bad token.
-   * A provider that remembers nothing leaves it out.
+   * verify()'s outcome when it is known without waiting: the token (remembered, or its signature
+   * checked on the calling thread), or the InvalidTokenError verify() would reject with, thrown.
+   * Undefined when only verify() can tell (its signature is checked elsewhere); verify() of that
+   * token next does not count it twice. A provider that can tell nothing at once leaves it out.
    */
-  verifyRemembered?(token: string): VerifiedToken | undefined;
+  verifyNow?(token: string): VerifiedToken | undefined;
 }

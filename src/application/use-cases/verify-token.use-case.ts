@@ -19,14 +19,15 @@ export class VerifyToken {
 
   /**
    * The same outcome as execute(), when it is known without waiting: a malformed argument, or a
-   * token the provider remembers (then checked for revocation like any other). Undefined when
-   * only execute() can tell. The hot path answers a cached token with no promise at all (issue 16).
+   * token the provider can tell at once (TokenProvider.verifyNow: remembered, or its signature
+   * checked on this thread), then checked for revocation like any other. Undefined when only
+   * execute() can tell. The hot path answers such a token with no promise at all (issue 16).
    */
   executeNow(token: string): VerifiedToken | undefined {
     // Bytes that were not UTF-8 on the wire are malformed input (INVALID_ARGUMENT), as for every string field.
     if (!isValidUnicode(token)) throw new InvalidArgumentError([{ field: 'token', description: 'must be valid UTF-8' }]);
-    const remembered = this.tokens.verifyRemembered?.(token);
-    return remembered === undefined ? undefined : this.checked(remembered);
+    const known = this.tokens.verifyNow?.(token);
+    return known === undefined ? undefined : this.checked(known);
   }
 
   private checked(verified: VerifiedToken): VerifiedToken {
