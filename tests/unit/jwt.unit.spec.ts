@@ -529,13 +529,17 @@ describe('JwtTokenProvider (cache in front of the verifier)', () => {
     expect(verify).toHaveBeenCalledTimes(2);
   });
 
-  it('does not remember tokens checked once: each of many distinct tokens is verified, and a later one still needs two checks', async () => {
+  it('does not remember tokens checked once: each of many distinct tokens is verified, and checking one again verifies it again', async () => {
     const { provider, verify } = setup(100);
     const tokens = await Promise.all(Array.from({ length: 50 }, () => provider.issue(id)));
     for (const { token } of tokens) await provider.verify(token);
     expect(verify).toHaveBeenCalledTimes(50);
-    await provider.verify(tokens[7]!.token);
-    await provider.verify(tokens[7]!.token);
+    // The last token: an earlier one may have lost its sighting's slot to a later token (the
+    // table is 128 slots here), and then rightly waits for one more check.
+    const last = tokens.at(-1)!.token;
+    await provider.verify(last);
+    expect(verify).toHaveBeenCalledTimes(51);
+    await provider.verify(last);
     expect(verify).toHaveBeenCalledTimes(51);
   });
 
